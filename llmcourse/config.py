@@ -1,0 +1,116 @@
+"""Presets: every size a chapter uses, chosen once per run.
+
+A chapter never hard-codes a step count or a width; it asks ``preset()`` and gets one frozen,
+validated object. Three presets exist:
+
+* ``tiny`` — for the test suite: every notebook runs in under a minute on 2 CPU cores. Results
+  need not be good; every code path runs.
+* ``cpu`` — the default without an accelerator: each notebook in at most 3 minutes on 2 cores,
+  results good enough that every claim in the prose holds.
+* ``gpu`` — chosen automatically when JAX sees a GPU or TPU: bigger models, better samples.
+
+``LLMCOURSE_PRESET`` overrides the automatic choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+
+ENV_VAR = "LLMCOURSE_PRESET"
+
+
+class PresetError(ValueError):
+    """An unknown preset name or an invalid preset value."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """All sizes the chapters use. Every field is a positive number."""
+
+    name: str
+    seed: int
+    # --- data ---
+    wiki_max_chars: int  # characters of cleaned Wikipedia text the chapters use (train split)
+    # --- chapter 1: counting word pairs ---
+    bigram_generate_words: int
+    # --- chapter 2: logistic regression on bag-of-words ---
+    logreg_steps: int
+    logreg_learning_rate: float
+    logreg_folds: int
+    # --- chapter 3: multilayer perceptron and autoencoder on digits ---
+    mlp_hidden: int
+    mlp_steps: int
+    mlp_batch: int
+    autoencoder_steps: int
+    eval_every: int
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "name":
+                continue
+            if f.name == "seed":
+                if not isinstance(value, int) or value < 0:
+                    raise PresetError(f"preset field 'seed' must be an int >= 0, got {value!r}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise PresetError(
+                    f"preset field {f.name!r} must be a positive number, got {value!r}"
+                )
+
+    def replace(self, **changes) -> "Preset":
+        """A copy with some fields changed (validated again), e.g. ``preset().replace(mlp_steps=50)``."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise PresetError(
+                f"unknown preset field(s) {unknown}; valid fields: {[f.name for f in fields(self)]}"
+            )
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny", seed=0, wiki_max_chars=300_000, bigram_generate_words=12,
+        logreg_steps=60, logreg_learning_rate=0.5, logreg_folds=2,
+        mlp_hidden=32, mlp_steps=60, mlp_batch=64, autoencoder_steps=60, eval_every=20,
+    ),
+    "cpu": Preset(
+        name="cpu", seed=0, wiki_max_chars=2_000_000, bigram_generate_words=20,
+        logreg_steps=300, logreg_learning_rate=0.5, logreg_folds=5,
+        mlp_hidden=128, mlp_steps=1500, mlp_batch=128, autoencoder_steps=2000, eval_every=50,
+    ),
+    "gpu": Preset(
+        name="gpu", seed=0, wiki_max_chars=3_000_000, bigram_generate_words=30,
+        logreg_steps=500, logreg_learning_rate=0.5, logreg_folds=5,
+        mlp_hidden=256, mlp_steps=3000, mlp_batch=256, autoencoder_steps=4000, eval_every=100,
+    ),
+}
+
+
+def _accelerator_present() -> bool:
+    import jax
+
+    return jax.default_backend() in ("gpu", "tpu")
+
+
+def preset_name() -> str:
+    """The name of the preset in force: ``$LLMCOURSE_PRESET``, else ``gpu`` on an accelerator, else ``cpu``."""
+    name = os.environ.get(ENV_VAR, "").strip()
+    if name:
+        if name not in PRESETS:
+            raise PresetError(
+                f"unknown preset {name!r} in ${ENV_VAR}; valid presets: {', '.join(PRESETS)}"
+            )
+        return name
+    return "gpu" if _accelerator_present() else "cpu"
+
+
+def preset(name: str | None = None) -> Preset:
+    """The preset called ``name``, or the one in force when ``name`` is None."""
+    if name is None:
+        name = preset_name()
+    if name not in PRESETS:
+        raise PresetError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,1 @@
+"""One module per model family, named after the idea the book teaches."""
