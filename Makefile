@@ -1,0 +1,47 @@
+# Two commands for a fresh machine with python3:  make book  |  make test
+# Everything runs in one virtual environment, .venv, created and filled on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed
+# Notebooks execute with this environment's kernel even if the user has their own `python3`
+# kernelspec (Jupyter would otherwise look in ~/.local/share/jupyter first).
+export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
+export MPLBACKEND := Agg
+
+.PHONY: help install book book-tiny test test-fast bench student clean
+
+help:
+	@echo "make book   - create .venv, install, execute every notebook, HTML in _build/html"
+	@echo "make test   - the whole test suite (unit, notebooks, strict book build, browser)"
+	@echo "make bench  - benchmarks (ratios measured in one run on this machine)"
+	@echo "make student - a student edition of the notebooks, solutions removed, in _build/student"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+book-tiny: $(STAMP)
+	LLMCOURSE_PRESET=tiny $(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+student: $(STAMP)
+	$(BIN)/python tools/student_edition.py _build/student
+
+clean:
+	rm -rf _build

@@ -1,0 +1,88 @@
+"""Shared test set-up: offline guard, the tiny preset, a private cache, helpers for notebooks."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NETGUARD = Path(__file__).parent / "netguard"
+
+# --- offline: this process and every Python process it starts refuse non-loopback connections ---
+_NET_LOG = Path(tempfile.mkdtemp(prefix="llmcourse-net-")) / "network.log"
+os.environ["LLMCOURSE_NETWORK_LOG"] = str(_NET_LOG)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(NETGUARD)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("llmcourse_netguard", NETGUARD / "sitecustomize.py")
+netguard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netguard)  # installs the guard in this process
+
+# --- the tiny preset for everything the tests start, unless a test asks for another ---
+os.environ["LLMCOURSE_PRESET"] = "tiny"
+os.environ.setdefault("LLMCOURSE_QUIET", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Notebooks must run on this environment's Python even when the user has another `python3`
+# kernelspec in ~/.local/share/jupyter: put this environment's kernels first.
+_VENV_JUPYTER = Path(sys.prefix) / "share" / "jupyter"
+os.environ["JUPYTER_PATH"] = os.pathsep.join(
+    [str(_VENV_JUPYTER)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _NET_LOG.exists() and _NET_LOG.read_text().strip():
+        print("\nNETWORK ACCESS DURING TESTS (not allowed):\n" + _NET_LOG.read_text(), file=sys.stderr)
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def book_config() -> dict:
+    with open(ROOT / "_config.yml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def toc_files() -> list[str]:
+    """Every file listed in _toc.yml, in reading order, without extension."""
+    with open(ROOT / "_toc.yml", encoding="utf-8") as f:
+        toc = yaml.safe_load(f)
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    return files
+
+
+def toc_notebooks() -> list[Path]:
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """The whole book built strictly (warnings are errors) in the tiny preset; returns _build/html."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, env={**os.environ, "LLMCOURSE_PRESET": "tiny"}, timeout=1800,
+    )
+    log = result.stdout + result.stderr
+    (out / "build.log").write_text(log)
+    if result.returncode != 0:
+        pytest.fail(f"strict book build failed (exit {result.returncode}):\n{log[-6000:]}")
+    return out / "_build" / "html"

@@ -1,0 +1,92 @@
+"""Every notebook in _toc.yml: anatomy checks, and a top-to-bottom run in the tiny preset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+from conftest import ROOT, toc_files, toc_notebooks
+
+from llmcourse import notebook
+
+NOTEBOOKS = toc_notebooks()
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def test_toc_lists_existing_files():
+    for entry in toc_files():
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
+    assert len(NOTEBOOKS) >= 2
+
+
+def test_repository_url_lives_in_config(book_config):
+    assert book_config["repository"]["url"] == notebook.REPOSITORY_URL
+    assert book_config["repository"]["branch"] == notebook.BRANCH == "main"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_setup_cell(path, book_config):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "code"
+    url = book_config["repository"]["url"]
+    assert first.source == notebook.setup_cell_source(url, book_config["repository"]["branch"])
+    assert f"git+{url}@main" in first.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {i} has outputs"
+            assert cell.execution_count is None, f"cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_anatomy(path):
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert nb.cells[1].cell_type == "markdown" and nb.cells[1].source.startswith("# ")
+    assert "What you will learn" in text
+    assert text.count("{exercise}") >= 3, "at least 3 exercises"
+    assert text.count("{solution}") >= text.count("{exercise}"), "every exercise has a solution"
+    assert "solution-start" not in text, "gated solutions crash sphinx-exercise 1.2.1 with hide_solutions"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "llmcourse.exercises" in code, "at least one auto-checked exercise"
+    assert "## Summary" in text
+
+
+def test_kernel_is_this_environment_even_with_a_user_kernelspec(tmp_path):
+    """A user's own `python3` kernelspec must not win over this environment's."""
+    bad = tmp_path / "kernels" / "python3"
+    bad.mkdir(parents=True)
+    (bad / "kernel.json").write_text('{"argv": ["/bin/false", "{connection_file}"], "display_name": "bad", "language": "python"}')
+    code = "from jupyter_client.kernelspec import KernelSpecManager; print(KernelSpecManager().get_kernel_spec('python3').resource_dir)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "JUPYTER_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith(sys.prefix), out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_in_tiny_preset(path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    elapsed = time.perf_counter() - start
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+            if out.output_type == "stream" and out.name == "stderr":
+                assert "Traceback" not in out.text, f"cell {i} printed a traceback"
+    assert "preset: tiny" in nb.cells[0].outputs[0].text
+    print(f"{path.name}: {elapsed:.1f} s in the tiny preset")
