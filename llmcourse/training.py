@@ -1,0 +1,418 @@
+"""The one training engine every chapter uses.
+
+``train(model, loss_fn, data, config)`` runs compiled train steps with an optax optimizer, gradient
+clipping, a learning-rate schedule, periodic evaluation, a progress bar, a stop on NaN/inf, and data
+parallelism over every local device — the same call on one CPU, one GPU or the 8 cores of a TPU.
+
+The loss function is the only model-specific part::
+
+    def loss_fn(model, batch):            # batch: the pytree of arrays the data source yields
+        logits = model(batch["x"])        # (batch, classes)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
+        return loss, {"accuracy": (logits.argmax(-1) == batch["y"]).mean()}
+
+Design notes (measured in ``benchmarks/engine.py``):
+
+* For the small models of this book, Python dispatch can cost as much as the maths. The step is a
+  ``jax.jit`` of a pure function over the ``nnx.split`` state (graph traversal happens once, at
+  trace time), with the state buffers donated so parameters are updated in place. ``nnx.jit``
+  re-traverses the object graph on every call and ``nnx.cached_partial`` sits in between; the
+  benchmark prints all three.
+* Metrics stay on the device and are fetched every ``log_every`` steps, so the host never waits
+  for the device inside the loop; a non-finite loss or gradient is reported with its exact step.
+* Data parallel: a one-axis mesh ``('data',)`` over ``jax.devices()``. Each batch is split along
+  its first axis across devices; parameters and optimizer state are replicated. XLA inserts the
+  gradient all-reduce. With one device the mesh has size 1 and nothing changes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+class TrainingError(RuntimeError):
+    """Training stopped: a non-finite loss or gradient."""
+
+
+class ConfigError(ValueError):
+    """A training configuration or data source that cannot work."""
+
+
+# --------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Every field is checked when the config is made.
+
+    ``learning_rate`` is the peak rate; the schedule warms up linearly over ``warmup_steps`` and
+    then stays (``constant``) or decays to zero (``cosine``: half a cosine wave; ``linear``).
+    """
+
+    steps: int
+    batch_size: int
+    learning_rate: float = 1e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    clip_norm: float | None = 1.0
+    eval_every: int = 0  # 0: evaluate once, at the end
+    eval_batch_size: int | None = None  # default: batch_size
+    log_every: int = 50  # how often metrics are fetched from the device (and NaN checked)
+    seed: int = 0
+    progress: bool | None = None  # None: on, unless $LLMCOURSE_QUIET is set
+    data_parallel: bool = True
+
+    def __post_init__(self):
+        def positive_int(name):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+
+        for name in ("steps", "batch_size", "log_every"):
+            positive_int(name)
+        if self.eval_batch_size is not None:
+            positive_int("eval_batch_size")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ConfigError(f"learning_rate must be a positive finite number, got {self.learning_rate!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ConfigError(f"warmup_steps must be in [0, steps={self.steps}), got {self.warmup_steps}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ConfigError(f"clip_norm must be > 0 or None (no clipping), got {self.clip_norm}")
+        if self.eval_every < 0:
+            raise ConfigError(f"eval_every must be >= 0 (0 = only at the end), got {self.eval_every}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+
+    def learning_rate_schedule(self) -> optax.Schedule:
+        peak, warm, total = self.learning_rate, self.warmup_steps, self.steps
+        if self.schedule == "constant":
+            after = optax.constant_schedule(peak)
+        elif self.schedule == "cosine":
+            after = optax.cosine_decay_schedule(peak, decay_steps=total - warm)
+        else:
+            after = optax.linear_schedule(peak, 0.0, transition_steps=total - warm)
+        if warm == 0:
+            return after
+        return optax.join_schedules([optax.linear_schedule(0.0, peak, warm), after], [warm])
+
+    def optax_transform(self) -> optax.GradientTransformation:
+        lr = self.learning_rate_schedule()
+        if self.optimizer == "adam":
+            opt = optax.adam(lr)
+        elif self.optimizer == "adamw":
+            opt = optax.adamw(lr, weight_decay=self.weight_decay)
+        else:
+            opt = optax.sgd(lr, momentum=self.momentum or None)
+        if self.clip_norm is None:
+            return opt
+        return optax.chain(optax.clip_by_global_norm(self.clip_norm), opt)
+
+
+# --------------------------------------------------------------------------- data
+class ArrayData:
+    """Random mini-batches from a pytree of arrays that share their first (example) axis.
+
+    Batches are drawn without replacement within an epoch (a seeded permutation), so every example
+    is used once per pass. The seed fixes the order: same seed, same batches.
+    """
+
+    def __init__(self, arrays, seed: int = 0):
+        leaves = jax.tree.leaves(arrays)
+        if not leaves:
+            raise ConfigError("the data holds no arrays")
+        sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+        if None in sizes or len(sizes) != 1:
+            raise ConfigError(f"all data arrays need the same first (example) axis, got sizes {sorted(map(str, sizes))}")
+        self.arrays = jax.tree.map(np.asarray, arrays)
+        self.size = sizes.pop()
+        if self.size == 0:
+            raise ConfigError("the data has zero examples")
+        self._rng = np.random.default_rng(seed)
+        self._order = np.empty(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def next_batch(self, batch_size: int):
+        if batch_size > self.size:
+            raise ConfigError(f"batch_size={batch_size} is larger than the data ({self.size} examples)")
+        if len(self._order) < batch_size:
+            self._order = np.concatenate([self._order, self._rng.permutation(self.size)])
+        index, self._order = self._order[:batch_size], self._order[batch_size:]
+        return jax.tree.map(lambda x: x[index], self.arrays)
+
+    def batches_in_order(self, batch_size: int):
+        """Every example once, in order, in batches (the last one may be smaller)."""
+        for start in range(0, self.size, batch_size):
+            yield jax.tree.map(lambda x: x[start : start + batch_size], self.arrays)
+
+
+def as_data(source, seed: int):
+    """Arrays → ``ArrayData``; an object with ``next_batch(batch_size)`` is used as it is."""
+    if source is None or hasattr(source, "next_batch"):
+        return source
+    return ArrayData(source, seed)
+
+
+# --------------------------------------------------------------------------- history
+@dataclass
+class History:
+    """What happened during training: per-step training metrics, periodic evaluation metrics."""
+
+    steps: list[int] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=dict)
+    eval_steps: list[int] = field(default_factory=list)
+    eval: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    compile_seconds: float = 0.0
+
+    def add_train(self, step: int, metrics: dict[str, float]):
+        self.steps.append(step)
+        for k, v in metrics.items():
+            self.train.setdefault(k, []).append(float(v))
+
+    def add_eval(self, step: int, metrics: dict[str, float]):
+        self.eval_steps.append(step)
+        for k, v in metrics.items():
+            self.eval.setdefault(k, []).append(float(v))
+
+    @property
+    def losses(self) -> np.ndarray:
+        return np.asarray(self.train.get("loss", []))
+
+    def final(self, name: str = "loss", split: str = "eval") -> float:
+        values = (self.eval if split == "eval" else self.train).get(name)
+        if not values:
+            raise KeyError(f"no {split} metric {name!r}; have {sorted((self.eval if split == 'eval' else self.train))}")
+        return values[-1]
+
+    def plot(self, metric: str = "loss", ax=None, smooth: int = 0, label: str = ""):
+        """Training curve (optionally smoothed with a moving average) and evaluation points."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots()[1]
+        prefix = f"{label} " if label else ""
+        if metric in self.train:
+            y = np.asarray(self.train[metric])
+            if smooth > 1 and len(y) >= smooth:
+                y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+                x = np.asarray(self.steps)[smooth - 1 :]
+            else:
+                x = self.steps
+            ax.plot(x, y, label=f"{prefix}training {metric}", alpha=0.9)
+        if metric in self.eval:
+            ax.plot(self.eval_steps, self.eval[metric], "o-", label=f"{prefix}validation {metric}")
+        ax.set_xlabel("step")
+        ax.set_ylabel(metric)
+        ax.legend()
+        return ax
+
+
+# --------------------------------------------------------------------------- devices
+def data_mesh(use_all_devices: bool = True) -> jax.sharding.Mesh:
+    """A one-axis mesh named ``'data'`` over the local devices (or just the first one)."""
+    devices = jax.devices() if use_all_devices else jax.devices()[:1]
+    return jax.sharding.Mesh(np.asarray(devices), ("data",))
+
+
+def _progress_enabled(config: TrainConfig) -> bool:
+    if config.progress is not None:
+        return config.progress
+    return not os.environ.get("LLMCOURSE_QUIET")
+
+
+def _progress_bar(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    try:
+        import ipywidgets  # noqa: F401  (tqdm.auto needs it for a notebook widget)
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------- the steps
+LossFn = Callable[[nnx.Module, Any], "tuple[jax.Array, dict[str, jax.Array]]"]
+
+
+def make_train_step(graphdef, loss_fn: LossFn):
+    """A pure function ``(state, batch) -> (state, metrics)`` for one optimizer step.
+
+    ``state`` is the ``nnx.split`` state of ``(model, optimizer)``. Compiled once with ``jax.jit``.
+    """
+
+    def train_step(state, batch):
+        model, optimizer = nnx.merge(graphdef, state)
+        (loss, aux), grads = nnx.value_and_grad(lambda m: loss_fn(m, batch), has_aux=True)(model)
+        optimizer.update(model, grads)
+        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+        return nnx.state((model, optimizer)), metrics
+
+    return train_step
+
+
+def make_eval_step(graphdef, loss_fn: LossFn):
+    def eval_step(state, batch):
+        model, _ = nnx.merge(graphdef, state)
+        loss, aux = loss_fn(model, batch)
+        return {"loss": loss, **aux}
+
+    return eval_step
+
+
+def _batch_size_of(batch) -> int:
+    return int(np.shape(jax.tree.leaves(batch)[0])[0])
+
+
+class Trainer:
+    """Holds the compiled steps for one (model, optimizer, loss) so ``fit`` can be called repeatedly."""
+
+    def __init__(self, model: nnx.Module, loss_fn: LossFn, config: TrainConfig):
+        if not isinstance(config, TrainConfig):
+            raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.model, self.loss_fn, self.config = model, loss_fn, config
+        self.optimizer = nnx.Optimizer(model, config.optax_transform(), wrt=nnx.Param)
+        self.mesh = data_mesh(config.data_parallel)
+        self.n_devices = self.mesh.devices.size
+        for name in ("batch_size", "eval_batch_size"):
+            size = getattr(config, name)
+            if size is not None and size % self.n_devices:
+                raise ConfigError(
+                    f"{name}={size} must be divisible by the number of devices ({self.n_devices}) "
+                    "for data parallel training; change it or set data_parallel=False"
+                )
+        self.replicated = NamedSharding(self.mesh, P())
+        self.split_batch = NamedSharding(self.mesh, P("data"))
+        self.graphdef, state = nnx.split((model, self.optimizer))
+        self.state = jax.device_put(state, self.replicated)
+        self._train_step = jax.jit(make_train_step(self.graphdef, loss_fn), donate_argnums=0)
+        self._eval_step = jax.jit(make_eval_step(self.graphdef, loss_fn))
+        self.step = 0
+
+    # -- moving data onto the mesh
+    def _shard(self, batch):
+        return jax.device_put(batch, self.split_batch)
+
+    def _shard_eval(self, batch):
+        # a last batch that does not divide over the devices is evaluated replicated instead
+        sharding = self.split_batch if _batch_size_of(batch) % self.n_devices == 0 else self.replicated
+        return jax.device_put(batch, sharding)
+
+    def sync_model(self):
+        """Write the trained state back into the ``model`` and ``optimizer`` objects."""
+        nnx.update((self.model, self.optimizer), self.state)
+
+    def evaluate(self, data) -> dict[str, float]:
+        """Metrics averaged over every example of ``data`` (weighted by batch size)."""
+        data = as_data(data, self.config.seed)
+        size = self.config.eval_batch_size or self.config.batch_size
+        totals, count = {}, 0
+        for batch in data.batches_in_order(size):
+            n = _batch_size_of(batch)
+            metrics = self._eval_step(self.state, self._shard_eval(batch))
+            for k, v in metrics.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * n
+            count += n
+        return {k: v / count for k, v in totals.items()}
+
+    def fit(self, train_data, eval_data=None, history: History | None = None) -> History:
+        cfg = self.config
+        train_data = as_data(train_data, cfg.seed)
+        if hasattr(train_data, "size") and cfg.batch_size > train_data.size:
+            raise ConfigError(f"batch_size={cfg.batch_size} is larger than the training data ({train_data.size} examples)")
+        if eval_data is not None and not hasattr(eval_data, "batches_in_order"):
+            eval_data = as_data(eval_data, cfg.seed)
+        history = history or History()
+        bar = _progress_bar(cfg.steps, _progress_enabled(cfg), desc="training")
+        pending: list[tuple[int, dict]] = []
+        start = time.perf_counter()
+
+        def drain():
+            if not pending:
+                return
+            fetched = jax.device_get([m for _, m in pending])
+            for (step, _), metrics in zip(pending, fetched):
+                bad = [k for k in ("loss", "grad_norm") if not np.isfinite(metrics[k])]
+                if bad:
+                    raise TrainingError(
+                        f"non-finite {' and '.join(bad)} at step {step} "
+                        f"(loss={metrics['loss']}, grad_norm={metrics['grad_norm']}). The model's "
+                        "parameters are no longer usable. Try a smaller learning_rate, gradient "
+                        "clipping (clip_norm), a warm-up, or check the data and the loss for log(0) "
+                        "or division by zero."
+                    )
+                history.add_train(step, metrics)
+            if bar is not None:
+                bar.update(len(pending))
+                bar.set_postfix(loss=f"{fetched[-1]['loss']:.4f}")
+            pending.clear()
+
+        try:
+            for _ in range(cfg.steps):
+                batch = self._shard(train_data.next_batch(cfg.batch_size))
+                t0 = time.perf_counter()
+                self.state, metrics = self._train_step(self.state, batch)
+                if self.step == 0 and history.compile_seconds == 0.0:
+                    jax.block_until_ready(metrics)
+                    history.compile_seconds = time.perf_counter() - t0
+                self.step += 1
+                pending.append((self.step, metrics))
+                if len(pending) >= cfg.log_every:
+                    drain()
+                if eval_data is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
+                    drain()
+                    history.add_eval(self.step, self.evaluate(eval_data))
+            drain()
+            if eval_data is not None and (not history.eval_steps or history.eval_steps[-1] != self.step):
+                history.add_eval(self.step, self.evaluate(eval_data))
+        finally:
+            if bar is not None:
+                bar.close()
+            history.seconds += time.perf_counter() - start
+            self.sync_model()
+        return history
+
+
+def train(model: nnx.Module, loss_fn: LossFn, train_data, config: TrainConfig, eval_data=None) -> History:
+    """Train ``model`` in place on ``train_data`` and return the ``History``.
+
+    ``train_data`` / ``eval_data``: a pytree of arrays with a shared first axis (e.g.
+    ``{"x": images, "y": labels}``), or any object with ``next_batch(batch_size)`` (and
+    ``batches_in_order(batch_size)`` for evaluation).
+    """
+    return Trainer(model, loss_fn, config).fit(train_data, eval_data)
+
+
+# --------------------------------------------------------------------------- checkpoints
+from llmcourse.checkpoints import CheckpointError, restore_checkpoint, save_checkpoint  # noqa: E402,F401
+
+__all__ = [
+    "TrainConfig", "Trainer", "train", "History", "ArrayData", "TrainingError", "ConfigError",
+    "data_mesh", "make_train_step", "make_eval_step", "save_checkpoint", "restore_checkpoint",
+    "CheckpointError",
+]
