@@ -38,7 +38,9 @@ class Preset:
     # --- chapter 2: logistic regression on bag-of-words ---
     logreg_steps: int
     logreg_learning_rate: float
-    logreg_folds: int
+    logreg_folds: int  # k of the stratified k-fold cross-validation
+    logreg_repeats: int  # the k-fold split is repeated with this many seeds
+    logreg_curve_points: int  # learning curve: 1/points, 2/points, ..., all of each training fold
     # --- chapter 3: multilayer perceptron and autoencoder on digits ---
     mlp_hidden: int
     mlp_steps: int
@@ -73,17 +75,17 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", seed=0, wiki_max_chars=300_000, bigram_generate_words=12,
-        logreg_steps=60, logreg_learning_rate=0.5, logreg_folds=2,
+        logreg_steps=30, logreg_learning_rate=0.05, logreg_folds=2, logreg_repeats=1, logreg_curve_points=2,
         mlp_hidden=32, mlp_steps=60, mlp_batch=64, autoencoder_steps=60, eval_every=20,
     ),
     "cpu": Preset(
         name="cpu", seed=0, wiki_max_chars=2_000_000, bigram_generate_words=20,
-        logreg_steps=300, logreg_learning_rate=0.5, logreg_folds=5,
+        logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=10, logreg_curve_points=5,
         mlp_hidden=128, mlp_steps=1500, mlp_batch=128, autoencoder_steps=2000, eval_every=50,
     ),
     "gpu": Preset(
         name="gpu", seed=0, wiki_max_chars=3_000_000, bigram_generate_words=30,
-        logreg_steps=500, logreg_learning_rate=0.5, logreg_folds=5,
+        logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=20, logreg_curve_points=5,
         mlp_hidden=256, mlp_steps=3000, mlp_batch=256, autoencoder_steps=4000, eval_every=100,
     ),
 }

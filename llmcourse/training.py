@@ -270,7 +270,7 @@ def make_train_step(graphdef, loss_fn: LossFn):
         model, optimizer = nnx.merge(graphdef, state)
         (loss, aux), grads = nnx.value_and_grad(lambda m: loss_fn(m, batch), has_aux=True)(model)
         optimizer.update(model, grads)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
         return nnx.state((model, optimizer)), metrics
 
     return train_step

@@ -45,6 +45,8 @@ def check_next_word_probabilities(function) -> CheckResult:
         answer, error = call_safely(function, list(tokens), word)
         where = f"for word={word!r} and tokens={tokens}"
         if error is not None:
+            if "NotImplementedError" in error.message:  # the untouched stub: no need for details
+                return error
             return failed(f"{where}: {error.message}")
         if answer is None:
             return failed(f"{where} your function returned None — it should return a dict.")
