@@ -1,0 +1,1 @@
+"""`make bench`: speed measured as ratios taken in one run on one machine (never in tests)."""
