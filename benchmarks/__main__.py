@@ -2,9 +2,9 @@
 
 import sys
 
-from benchmarks import engine
+from benchmarks import bpe, engine
 
-ALL = {"engine": engine.main}
+ALL = {"engine": engine.main, "bpe": bpe.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(ALL)

@@ -74,6 +74,7 @@ class TrainConfig:
     eval_every: int = 0  # 0: evaluate once, at the end
     eval_batch_size: int | None = None  # default: batch_size
     log_every: int = 50  # how often metrics are fetched from the device (and NaN checked)
+    steps_per_call: int = 1  # >1: that many steps fused into one compiled lax.scan (less dispatch)
     seed: int = 0
     progress: bool | None = None  # None: on, unless $LLMCOURSE_QUIET is set
     data_parallel: bool = True
@@ -84,7 +85,7 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
 
-        for name in ("steps", "batch_size", "log_every"):
+        for name in ("steps", "batch_size", "log_every", "steps_per_call"):
             positive_int(name)
         if self.eval_batch_size is not None:
             positive_int("eval_batch_size")
@@ -164,6 +165,17 @@ class ArrayData:
             self._order = np.concatenate([self._order, self._rng.permutation(self.size)])
         index, self._order = self._order[:batch_size], self._order[batch_size:]
         return jax.tree.map(lambda x: x[index], self.arrays)
+
+    def next_batches(self, count: int, batch_size: int):
+        """``count`` batches stacked on a new leading axis: the same examples ``count`` calls of
+        ``next_batch`` would give, gathered with one indexing operation."""
+        if batch_size > self.size:
+            raise ConfigError(f"batch_size={batch_size} is larger than the data ({self.size} examples)")
+        need = count * batch_size
+        while len(self._order) < need:
+            self._order = np.concatenate([self._order, self._rng.permutation(self.size)])
+        index, self._order = self._order[:need], self._order[need:]
+        return jax.tree.map(lambda x: x[index].reshape(count, batch_size, *x.shape[1:]), self.arrays)
 
     def batches_in_order(self, batch_size: int):
         """Every example once, in order, in batches (the last one may be smaller)."""
@@ -315,6 +327,12 @@ class Trainer:
         self.state = jax.device_put(leaves, self.replicated)  # flat list of arrays, replicated
         self._train_step = jax.jit(make_train_step(self.graphdef, self.treedef, loss_fn), donate_argnums=0)
         self._eval_step = jax.jit(make_eval_step(self.graphdef, self.treedef, loss_fn))
+        # several steps in one call: a scan over a stack of batches (leading axis = step)
+        self._multi_step = jax.jit(
+            lambda leaves, batches: jax.lax.scan(make_train_step(self.graphdef, self.treedef, loss_fn), leaves, batches),
+            donate_argnums=0,
+        )
+        self.stacked_batches = NamedSharding(self.mesh, P(None, "data"))
         self.step = 0
 
     # -- moving data onto the mesh
@@ -352,40 +370,58 @@ class Trainer:
             eval_data = as_data(eval_data, cfg.seed)
         history = history or History()
         bar = _progress_bar(cfg.steps, _progress_enabled(cfg), desc="training")
-        pending: list[tuple[int, dict]] = []
+        pending: list[tuple[int, int, dict]] = []  # (first step, number of steps, metrics on device)
         start = time.perf_counter()
 
         def drain():
             if not pending:
                 return
-            fetched = jax.device_get([m for _, m in pending])
-            for (step, _), metrics in zip(pending, fetched):
-                bad = [k for k in ("loss", "grad_norm") if not np.isfinite(metrics[k])]
-                if bad:
-                    raise TrainingError(
-                        f"non-finite {' and '.join(bad)} at step {step} "
-                        f"(loss={metrics['loss']}, grad_norm={metrics['grad_norm']}). The model's "
-                        "parameters are no longer usable. Try a smaller learning_rate, gradient "
-                        "clipping (clip_norm), a warm-up, or check the data and the loss for log(0) "
-                        "or division by zero."
-                    )
-                history.add_train(step, metrics)
+            fetched = jax.device_get([m for _, _, m in pending])
+            n_steps = 0
+            for (first, count, _), metrics in zip(pending, fetched):
+                for i in range(count):
+                    one = metrics if count == 1 else {k: v[i] for k, v in metrics.items()}
+                    step = first + i
+                    bad = [k for k in ("loss", "grad_norm") if not np.isfinite(one[k])]
+                    if bad:
+                        raise TrainingError(
+                            f"non-finite {' and '.join(bad)} at step {step} "
+                            f"(loss={one['loss']}, grad_norm={one['grad_norm']}). The model's "
+                            "parameters are no longer usable. Try a smaller learning_rate, gradient "
+                            "clipping (clip_norm), a warm-up, or check the data and the loss for log(0) "
+                            "or division by zero."
+                        )
+                    history.add_train(step, one)
+                n_steps += count
             if bar is not None:
-                bar.update(len(pending))
-                bar.set_postfix(loss=f"{fetched[-1]['loss']:.4f}")
+                bar.update(n_steps)
+                bar.set_postfix(loss=f"{history.train['loss'][-1]:.4f}")
             pending.clear()
 
         try:
-            for _ in range(cfg.steps):
-                batch = self._shard(train_data.next_batch(cfg.batch_size))
+            done = 0
+            while done < cfg.steps:
+                k = min(cfg.steps_per_call, cfg.steps - done)
+                if eval_data is not None and cfg.eval_every:
+                    k = min(k, cfg.eval_every - self.step % cfg.eval_every)
                 t0 = time.perf_counter()
-                self.state, metrics = self._train_step(self.state, batch)
-                if self.step == 0 and history.compile_seconds == 0.0:
+                if k == 1:
+                    batch = self._shard(train_data.next_batch(cfg.batch_size))
+                    self.state, metrics = self._train_step(self.state, batch)
+                else:
+                    if hasattr(train_data, "next_batches"):
+                        stacked = train_data.next_batches(k, cfg.batch_size)
+                    else:
+                        batches = [train_data.next_batch(cfg.batch_size) for _ in range(k)]
+                        stacked = jax.tree.map(lambda *xs: np.stack(xs), *batches)
+                    self.state, metrics = self._multi_step(self.state, jax.device_put(stacked, self.stacked_batches))
+                if history.compile_seconds == 0.0:
                     jax.block_until_ready(metrics)
                     history.compile_seconds = time.perf_counter() - t0
-                self.step += 1
-                pending.append((self.step, metrics))
-                if len(pending) >= cfg.log_every:
+                pending.append((self.step + 1, k, metrics))
+                self.step += k
+                done += k
+                if sum(c for _, c, _ in pending) >= cfg.log_every:
                     drain()
                 if eval_data is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
                     drain()

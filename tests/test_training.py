@@ -272,3 +272,29 @@ def test_batch_not_divisible_by_devices_is_a_clear_error():
            "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert "batch_size=30 must be divisible by the number of devices (8)" in out.stdout, out.stderr[-2000:]
+
+
+def test_fused_steps_match_single_steps():
+    """steps_per_call fuses steps into one lax.scan: same batches, same losses, same eval points."""
+    runs = {}
+    for k in (1, 8):
+        model = TinyNet(rngs=nnx.Rngs(0))
+        runs[k] = train(model, loss_fn, make_data(), config(steps_per_call=k, eval_every=20), eval_data=make_data(64, seed=1))
+    np.testing.assert_allclose(runs[1].losses, runs[8].losses, rtol=1e-5, atol=1e-6)
+    assert runs[8].steps == list(range(1, 61)) and runs[8].eval_steps == [20, 40, 60]
+    np.testing.assert_allclose(runs[1].eval["loss"], runs[8].eval["loss"], rtol=1e-5)
+
+
+def test_nan_step_is_exact_inside_fused_steps():
+    calls = {"n": 0}
+
+    class Poison:
+        def next_batch(self, batch_size):
+            calls["n"] += 1
+            batch = {k: v[:batch_size].copy() for k, v in make_data().items()}
+            if calls["n"] == 13:
+                batch["x"][0, 0] = np.nan
+            return batch
+
+    with pytest.raises(TrainingError, match="at step 13 "):
+        train(TinyNet(rngs=nnx.Rngs(0)), loss_fn, Poison(), config(steps_per_call=5))
