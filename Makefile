@@ -26,10 +26,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	LLMCOURSE_QUIET=1 $(BIN)/jupyter-book build . -W -n --keep-going
 
 book-tiny: $(STAMP)
-	LLMCOURSE_PRESET=tiny $(BIN)/jupyter-book build . -W -n --keep-going
+	LLMCOURSE_QUIET=1 LLMCOURSE_PRESET=tiny $(BIN)/jupyter-book build . -W -n --keep-going
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

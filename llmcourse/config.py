@@ -40,13 +40,23 @@ class Preset:
     logreg_learning_rate: float
     logreg_folds: int  # k of the stratified k-fold cross-validation
     logreg_repeats: int  # the k-fold split is repeated with this many seeds
-    logreg_curve_points: int  # learning curve: 1/points, 2/points, ..., all of each training fold
+    logreg_curve_points: int  # learning curve: ..., 1/4, 1/2, all of each training fold
     # --- chapter 3: multilayer perceptron and autoencoder on digits ---
     mlp_hidden: int
     mlp_steps: int
     mlp_batch: int
     autoencoder_steps: int
     eval_every: int
+    overfit_steps: int  # full-batch steps on a small training subset (under-/over-fitting)
+    compare_seeds: int  # seeds per model when the MLP is compared with the linear model
+    # --- chapter 4: tokens ---
+    tokens_train_chars: int  # characters of Wikipedia training text the chapter-4 tokenizers learn from
+    bpe_vocab_size: int  # chapter 4's byte-level BPE: 256 bytes + merges; the vocabulary sweep ends here
+    # --- chapter 5: character n-gram language models; the scoreboard (chapters 5, 7, 8) ---
+    lm_train_chars: int  # characters of the train split the language models learn from (more than it has = all)
+    ngram_max_order: int  # chapter 5 counts n-grams up to this order and sweeps orders 1..max
+    scoreboard_max_chars: int  # validation characters the scoreboard scores (more than the split has = all)
+    sample_chars: int  # length of the generated samples chapter 5 shows
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -75,18 +85,27 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", seed=0, wiki_max_chars=300_000, bigram_generate_words=12,
+        tokens_train_chars=200_000, bpe_vocab_size=1024,
+        lm_train_chars=300_000, ngram_max_order=5, scoreboard_max_chars=50_000, sample_chars=80,
         logreg_steps=30, logreg_learning_rate=0.05, logreg_folds=2, logreg_repeats=1, logreg_curve_points=2,
         mlp_hidden=32, mlp_steps=60, mlp_batch=64, autoencoder_steps=60, eval_every=20,
+        overfit_steps=60, compare_seeds=1,
     ),
     "cpu": Preset(
         name="cpu", seed=0, wiki_max_chars=2_000_000, bigram_generate_words=20,
-        logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=10, logreg_curve_points=5,
+        tokens_train_chars=2_000_000, bpe_vocab_size=8192,
+        lm_train_chars=10_000_000, ngram_max_order=10, scoreboard_max_chars=10_000_000, sample_chars=240,
+        logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=30, logreg_curve_points=5,
         mlp_hidden=128, mlp_steps=1500, mlp_batch=128, autoencoder_steps=2000, eval_every=50,
+        overfit_steps=2000, compare_seeds=3,
     ),
     "gpu": Preset(
         name="gpu", seed=0, wiki_max_chars=3_000_000, bigram_generate_words=30,
-        logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=20, logreg_curve_points=5,
+        tokens_train_chars=3_000_000, bpe_vocab_size=16384,
+        lm_train_chars=10_000_000, ngram_max_order=12, scoreboard_max_chars=10_000_000, sample_chars=400,
+        logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=50, logreg_curve_points=5,
         mlp_hidden=256, mlp_steps=3000, mlp_batch=256, autoencoder_steps=4000, eval_every=100,
+        overfit_steps=3000, compare_seeds=5,
     ),
 }
 

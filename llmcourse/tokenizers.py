@@ -175,20 +175,35 @@ def chunks(text: str) -> list[str]:
     return _CHUNK_RE.findall(text)
 
 
-def _merge_word(word: tuple, pair: tuple, new_id: int) -> tuple:
-    out, i = [], 0
-    while i < len(word):
-        if i + 1 < len(word) and word[i] == pair[0] and word[i + 1] == pair[1]:
+def count_pairs(ids) -> Counter:
+    """How often each pair of neighbouring ids occurs: ``count[(a, b)]`` = number of positions ``i``
+    with ``ids[i] == a`` and ``ids[i + 1] == b``. Overlaps count: ``[7, 7, 7]`` holds ``(7, 7)`` twice."""
+    return Counter(zip(ids, ids[1:]))
+
+
+def most_frequent_pair(counts) -> tuple[int, int]:
+    """The pair with the highest count; ties go to the smallest pair, so training is deterministic."""
+    if not counts:
+        raise TokenizerError("no pairs to choose from: every sequence is a single token")
+    return max(counts.items(), key=lambda kv: (kv[1], (-kv[0][0], -kv[0][1])))[0]
+
+
+def merge_pair(ids, pair: tuple[int, int], new_id: int) -> list[int]:
+    """One BPE merge: replace every occurrence of ``pair`` in ``ids`` by ``new_id``.
+
+    Reads left to right and never reuses a token, so an overlapping run merges from the left:
+    merging (7, 7) in ``[7, 7, 7]`` gives ``[new_id, 7]``.
+    """
+    a, b = pair
+    out, i, n = [], 0, len(ids)
+    while i < n:
+        if ids[i] == a and i + 1 < n and ids[i + 1] == b:
             out.append(new_id)
             i += 2
         else:
-            out.append(word[i])
+            out.append(ids[i])
             i += 1
-    return tuple(out)
-
-
-def _pairs_of(word: tuple) -> Counter:
-    return Counter(zip(word, word[1:]))
+    return out
 
 
 def train_bpe_merges(text: str, vocab_size: int) -> list[tuple[int, int]]:
@@ -203,7 +218,7 @@ def train_bpe_merges(text: str, vocab_size: int) -> list[tuple[int, int]]:
     if vocab_size < 256:
         raise TokenizerError(f"vocab_size must be >= 256 (the byte alphabet), got {vocab_size}")
     chunk_counts = Counter(chunks(text))
-    word_list = [tuple(c.encode("utf-8")) for c in chunk_counts]
+    word_list = [list(c.encode("utf-8")) for c in chunk_counts]
     freqs = list(chunk_counts.values())
     pair_counts: defaultdict = defaultdict(int)
     where: defaultdict = defaultdict(set)  # pair -> indices of the words that contain it
@@ -224,9 +239,9 @@ def train_bpe_merges(text: str, vocab_size: int) -> list[tuple[int, int]]:
         touched = set()
         for wi in where.pop(pair):
             old = word_list[wi]
-            new = _merge_word(old, pair, new_id)
+            new = merge_pair(old, pair, new_id)
             f = freqs[wi]
-            old_pairs, new_pairs = _pairs_of(old), _pairs_of(new)
+            old_pairs, new_pairs = count_pairs(old), count_pairs(new)
             for p, n in old_pairs.items():
                 delta = new_pairs.get(p, 0) - n
                 if delta:
@@ -251,24 +266,26 @@ def train_bpe_merges(text: str, vocab_size: int) -> list[tuple[int, int]]:
 
 
 def train_bpe_merges_naive(text: str, vocab_size: int) -> list[tuple[int, int]]:
-    """The textbook loop: after every merge, count every pair again. Same merges, much slower."""
+    """The textbook loop: count every pair, merge the most frequent one, repeat, recounting all
+    pairs after each merge. The reference for ``train_bpe_merges``: same merges, much slower."""
     _check_text(text)
     if vocab_size < 256:
         raise TokenizerError(f"vocab_size must be >= 256 (the byte alphabet), got {vocab_size}")
-    chunk_counts = Counter(chunks(text))
-    words_ = [tuple(c.encode("utf-8")) for c in chunk_counts]
+    chunk_counts = Counter(chunks(text))  # each distinct chunk once, with how often it occurs
+    sequences = [list(c.encode("utf-8")) for c in chunk_counts]
     freqs = list(chunk_counts.values())
     merges = []
-    for _ in range(vocab_size - 256):
+    while len(merges) < vocab_size - 256:
         counts: Counter = Counter()
-        for word, f in zip(words_, freqs):
-            for pair in zip(word, word[1:]):
+        for ids, f in zip(sequences, freqs):  # a chunk that occurs f times holds its pairs f times
+            for pair in zip(ids, ids[1:]):
                 counts[pair] += f
         if not counts:
-            break
-        best = max(counts.items(), key=lambda kv: (kv[1], (-kv[0][0], -kv[0][1])))[0]
-        merges.append(best)
-        words_ = [_merge_word(w, best, 255 + len(merges)) for w in words_]
+            break  # every chunk is a single token: nothing left to merge
+        pair = most_frequent_pair(counts)
+        new_id = 256 + len(merges)
+        merges.append(pair)
+        sequences = [merge_pair(ids, pair, new_id) for ids in sequences]
     return merges
 
 
@@ -309,7 +326,7 @@ class BPETokenizer(Tokenizer):
             if not ranked:
                 break
             rank = min(ranked)[0]
-            ids = list(_merge_word(tuple(ids), self.merges[rank], 256 + rank))
+            ids = merge_pair(ids, self.merges[rank], 256 + rank)
         return ids
 
     def encode(self, text: str) -> list[int]:

@@ -27,7 +27,7 @@ _spec.loader.exec_module(netguard)  # installs the guard in this process
 
 # --- the tiny preset for everything the tests start, unless a test asks for another ---
 os.environ["LLMCOURSE_PRESET"] = "tiny"
-os.environ.setdefault("LLMCOURSE_QUIET", "1")
+os.environ["LLMCOURSE_QUIET"] = "1"  # no progress bars in test output or in the HTML
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Notebooks must run on this environment's Python even when the user has another `python3`
 # kernelspec in ~/.local/share/jupyter: put this environment's kernels first.

@@ -82,6 +82,7 @@ class MLP(nnx.Module):
 
     def representations(self, x: jax.Array) -> list[jax.Array]:
         """The hidden vectors of every hidden layer: ``[(batch, hidden[0]), (batch, hidden[1]), ...]``."""
+        x = jnp.asarray(x)
         _check_width(x, self.in_features, "MLP")
         h = x  # (batch, 64)
         hs = []
@@ -108,6 +109,7 @@ class SoftmaxRegression(nnx.Module):
         self.layer = nnx.Linear(in_features, out_features, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        x = jnp.asarray(x)
         _check_width(x, self.in_features, "SoftmaxRegression")
         return self.layer(x)  # (batch, 10) logits
 
@@ -135,11 +137,13 @@ class Autoencoder(nnx.Module):
         self.decoder_output = nnx.Linear(hidden, in_features, rngs=rngs)
 
     def encode(self, x: jax.Array) -> jax.Array:
+        x = jnp.asarray(x)
         _check_width(x, self.in_features, "Autoencoder.encode")
         h = jax.nn.relu(self.encoder_hidden(x))  # (batch, hidden)
         return self.encoder_code(h)  # (batch, code_size)
 
     def decode(self, code: jax.Array) -> jax.Array:
+        code = jnp.asarray(code)
         _check_width(code, self.code_size, "Autoencoder.decode")
         h = jax.nn.relu(self.decoder_hidden(code))  # (batch, hidden)
         return jax.nn.sigmoid(self.decoder_output(h))  # (batch, 64), each pixel in [0, 1]
@@ -149,11 +153,6 @@ class Autoencoder(nnx.Module):
 
 
 # --------------------------------------------------------------------------- losses
-def dense_relu(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
-    """One dense layer and a ReLU: ``relu(x @ kernel + bias)``; ``x`` (batch, in), ``kernel`` (in, out)."""
-    return jax.nn.relu(x @ kernel + bias)  # (batch, out)
-
-
 def mean_squared_error(reconstruction: jax.Array, target: jax.Array) -> jax.Array:
     """``mean((reconstruction - target)²)`` over every example and every pixel: one number."""
     if jnp.shape(reconstruction) != jnp.shape(target):
@@ -175,7 +174,6 @@ def reconstruction_loss(model: nnx.Module, batch) -> tuple[jax.Array, dict[str, 
     return mean_squared_error(model(batch["x"]), batch["x"]), {}
 
 
-def accuracy(model: nnx.Module, images, labels) -> float:
-    """Fraction of ``images`` whose highest-scoring class is the label."""
-    logits = model(jnp.asarray(images))  # (n, 10)
-    return float(jnp.mean(logits.argmax(-1) == jnp.asarray(labels)))
+def parameter_count(model: nnx.Module) -> int:
+    """How many numbers training adjusts: the total size of the model's ``nnx.Param`` arrays."""
+    return sum(int(p.size) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -1,0 +1,434 @@
+"""Chapter 1, "What is a large language model?": BigramCounts, the exercise checker, the notebook's
+form, and every number or comparison its prose states (claims), at the ``cpu`` preset and seed."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import nbformat
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmcourse.config import preset
+from llmcourse.data import wikipedia_text
+from llmcourse.exercises import ch01
+from llmcourse.models.ngram import BigramCounts
+from llmcourse.notebook import setup_cell_source
+from llmcourse.tokenizers import words
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "chapters" / "01_what_is_an_llm.ipynb"
+PROMPTS = ["the", "united", "language"]  # the notebook's prompts
+
+
+# ============================================================================ BigramCounts (unit)
+SMALL = "the cat sat on the mat . the cat ate .".split()
+
+
+def test_probabilities_sum_to_one_for_every_word():
+    model = BigramCounts(SMALL)
+    for word in model.pairs:
+        assert math.isclose(sum(p for _, p in model.next_word_probabilities(word)), 1.0)
+
+
+def test_probabilities_are_shares_of_pair_counts_most_frequent_first():
+    model = BigramCounts(SMALL)
+    assert model.next_word_probabilities("the") == [("cat", 2 / 3), ("mat", 1 / 3)]
+    assert model.next_word_probabilities("cat") == [("sat", 0.5), ("ate", 0.5)]  # tie: first seen first
+
+
+def test_top_k_keeps_shares_of_the_whole_total():
+    model = BigramCounts(SMALL)
+    assert model.next_word_probabilities("the", k=1) == [("cat", 2 / 3)]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="k must be a positive int"):
+            model.next_word_probabilities("the", k=bad)
+
+
+def test_a_word_followed_by_itself_counts_every_overlapping_pair():
+    model = BigramCounts(["a", "a", "a", "b"])
+    assert dict(model.next_word_probabilities("a")) == {"a": 2 / 3, "b": 1 / 3}
+
+
+def test_vocabulary_counts_every_distinct_token_including_the_last():
+    assert BigramCounts(["x", "y", "x", "z"]).vocabulary_size == 3
+    assert BigramCounts(SMALL).vocabulary_size == len(set(SMALL))
+
+
+@pytest.mark.parametrize("tokens", [[], ["only"], iter(["one"])])
+def test_fewer_than_two_tokens_is_a_clear_value_error(tokens):
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        BigramCounts(tokens)
+
+
+def test_unknown_words_raise_key_error_naming_the_word():
+    model = BigramCounts(SMALL)
+    with pytest.raises(KeyError, match="'dog'"):
+        model.next_word_probabilities("dog")
+    with pytest.raises(KeyError, match="'dog'"):
+        model.generate("dog", 5)
+
+
+def test_a_word_seen_only_at_the_end_has_no_successor():
+    model = BigramCounts(["a", "b", "c"])
+    with pytest.raises(KeyError, match="never appears before another word"):
+        model.next_word_probabilities("c")
+    assert model.generate("c", 5) == ["c"]  # known word, nothing follows: stops at once
+    assert model.generate("a", 5, greedy=True) == ["a", "b", "c"]  # stops at the end of the text
+
+
+def test_generate_is_deterministic_for_a_seed_and_greedy_ignores_it():
+    tokens = words(wikipedia_text("train", max_chars=50_000))
+    model = BigramCounts(tokens)
+    first = model.generate("the", 30, seed=7)
+    assert model.generate("the", 30, seed=7) == first
+    assert model.generate("the", 30, seed=8) != first
+    assert len(first) == 31 and first[0] == "the"
+    assert model.generate("the", 30, seed=1, greedy=True) == model.generate("the", 30, seed=2, greedy=True)
+    assert model.generate("the", 0) == ["the"]
+    with pytest.raises(ValueError, match="n_words must be >= 0"):
+        model.generate("the", -1)
+
+
+def test_greedy_takes_the_most_probable_word():
+    model = BigramCounts(SMALL)
+    out = model.generate("the", 3, greedy=True)
+    assert out[:2] == ["the", "cat"]
+    for prev, nxt in zip(out, out[1:]):
+        assert nxt == model.next_word_probabilities(prev, k=1)[0][0]
+
+
+# ============================================================================ the exercise checker
+def reference_solution(tokens, word):  # the solution the notebook shows
+    followers = Counter(nxt for prev, nxt in zip(tokens, tokens[1:]) if prev == word)
+    total = sum(followers.values())
+    return {nxt: count / total for nxt, count in followers.items()}
+
+
+def test_checker_passes_the_solution():
+    result = ch01.check_next_word_probabilities(reference_solution)
+    assert result.passed, result.message
+    assert str(result).startswith("✅ passed")
+
+
+def test_checker_reference_agrees_with_bigram_counts_on_every_case():
+    for tokens, word in ch01.NEXT_WORD_CASES:
+        assert ch01.expected_next_word_probabilities(tokens, word) == pytest.approx(reference_solution(tokens, word))
+
+
+def divides_by_occurrences(tokens, word):  # a classic slip: the last token starts no pair
+    followers = Counter(nxt for prev, nxt in zip(tokens, tokens[1:]) if prev == word)
+    return {nxt: count / tokens.count(word) for nxt, count in followers.items()}
+
+
+def returns_counts(tokens, word):
+    return dict(Counter(nxt for prev, nxt in zip(tokens, tokens[1:]) if prev == word))
+
+
+def crashes_on_unknown_word(tokens, word):
+    return dict(BigramCounts(tokens).next_word_probabilities(word))
+
+
+def includes_zero_probabilities(tokens, word):
+    probs = reference_solution(tokens, word)
+    return {w: probs.get(w, 0.0) for w in set(tokens)} if probs else {}
+
+
+def counts_next_occurrence_only(tokens, word):  # looks only at the first occurrence of the word
+    i = tokens.index(word) if word in tokens else None
+    return {} if i is None or i + 1 >= len(tokens) else {tokens[i + 1]: 1.0}
+
+
+@pytest.mark.parametrize(
+    "wrong, expected_message",
+    [
+        (returns_counts, "tokens=['a', 'b', 'a', 'c', 'a', 'b']: expected 0.667 for P('b' | 'a'), got 2."),
+        (divides_by_occurrences, "expected 1 for P('b' | 'a'), got 0.5. Hint: 'a' is also the last token"),
+        (crashes_on_unknown_word, "nothing ever follows 'not', so return an empty dict {} instead of raising"),
+        (includes_zero_probabilities, "never follows 'a', but your dict has it as a key"),
+        (counts_next_occurrence_only, "expected P('c' | 'a') = 0.333, but 'c' is missing"),
+        (lambda tokens, word: list(reference_solution(tokens, word).items()), "returned a list"),
+        (lambda tokens, word: None, "returned None — write its body"),
+        (lambda tokens, word: reference_solution(tokens, word) if len(tokens) == 6 else None,
+         "tokens=['the', 'cat', 'sat', 'on', 'the', 'mat'] your function returned None"),
+        (lambda tokens, word: {k: str(v) for k, v in reference_solution(tokens, word).items()}, "should be a number"),
+    ],
+)
+def test_checker_explains_wrong_answers(wrong, expected_message):
+    result = ch01.check_next_word_probabilities(wrong)
+    assert not result.passed
+    assert expected_message in result.message, result.message
+    assert str(result).startswith("❌ not yet")
+
+
+def test_checker_reports_a_function_that_raises():
+    def buggy(tokens, word):
+        return {tokens[99]: 1.0}
+
+    result = ch01.check_next_word_probabilities(buggy)
+    assert not result.passed
+    assert "raised IndexError" in result.message and "tokens=['a', 'b', 'a', 'c', 'a', 'b']" in result.message
+
+
+def test_checker_says_not_yet_for_the_untouched_stub_and_for_a_non_function():
+    def stub(tokens, word):
+        raise NotImplementedError
+
+    result = ch01.check_next_word_probabilities(stub)
+    assert not result.passed and result.message.startswith("the function still raises NotImplementedError")
+    assert "expected a function" in ch01.check_next_word_probabilities(42).message
+
+
+def test_checker_does_not_let_the_learner_mutate_its_cases():
+    def mutating(tokens, word):
+        tokens.clear()
+        return {}
+
+    ch01.check_next_word_probabilities(mutating)
+    assert ch01.NEXT_WORD_CASES[0][0] == ["a", "b", "a", "c", "a", "b"]
+
+
+# ============================================================================ the notebook's form
+def _notebook():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def _markdown(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def _code(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_notebook_starts_with_the_setup_cell_and_is_saved_without_outputs():
+    nb = _notebook()
+    assert nb.cells[0].cell_type == "code" and nb.cells[0].source == setup_cell_source()
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_every_glued_name_in_the_prose_is_glued_by_the_code():
+    nb = _notebook()
+    used = set(re.findall(r"\{glue:text\}`([A-Za-z_0-9]+)", _markdown(nb)))
+    glued = set(re.findall(r"llmcourse\.glue\(\"([A-Za-z_0-9]+)\"", _code(nb)))
+    assert used, "the prose should take its numbers from glue"
+    assert used <= glued, f"glued in prose but never in code: {sorted(used - glued)}"
+
+
+def test_every_citation_is_in_the_bibliography():
+    keys = set(re.findall(r"@\w+\{([^,]+),", (ROOT / "references.bib").read_text(encoding="utf-8")))
+    cited = set(re.findall(r"\{cite[:a-z]*\}`([^`]+)`", _markdown(_notebook())))
+    cited = {k.strip() for group in cited for k in group.split(",")}
+    assert cited and cited <= keys, f"unknown keys: {sorted(cited - keys)}"
+
+
+def test_exercises_each_have_a_dropdown_solution_and_no_gated_solutions():
+    text = _markdown(_notebook())
+    labels = re.findall(r"```\{exercise\}[^\n]*\n:label: (ex01-[\w-]+)", text)
+    solutions = re.findall(r"`{3,4}\{solution\} (ex01-[\w-]+)\n:class: dropdown", text)
+    assert len(labels) >= 3 and sorted(labels) == sorted(solutions)
+    assert "solution-start" not in text and "solution-end" not in text
+    assert "check_next_word_probabilities" in _code(_notebook())
+
+
+def _solution_code_blocks(nb) -> dict[str, str]:
+    blocks = {}
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for label, body in re.findall(r"````\{solution\} (ex01-[\w-]+)\n(.*?)\n````", cell.source, re.S):
+            code = re.findall(r"```python\n(.*?)\n```", body, re.S)
+            if code:
+                blocks[label] = "\n".join(code)
+    return blocks
+
+
+@pytest.mark.slow
+def test_notebook_and_its_solutions_run_in_the_tiny_preset(monkeypatch, tmp_path):
+    """Run the chapter top to bottom (tiny preset), then every solution's code in the same kernel."""
+    import nbclient
+
+    monkeypatch.setenv("LLMCOURSE_PRESET", "tiny")
+    nb = _notebook()
+    blocks = _solution_code_blocks(nb)
+    assert {"ex01-sums", "ex01-next-word", "ex01-trigram"} <= set(blocks)
+    for code in blocks.values():
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    markdown = [o["data"].get("text/markdown", "") for o in outputs if "data" in o]
+    assert any("not yet" in m and "returned None" in m for m in markdown)  # the untouched stub
+    assert any("passed" in m for m in markdown)  # the shown solution passes the checker
+
+
+# ============================================================================ claims (cpu preset)
+CFG = preset("cpu")
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    text = wikipedia_text("train", max_chars=CFG.wiki_max_chars)
+    tokens = words(text)
+    val_tokens = words(wikipedia_text("validation"))
+    return text, tokens, BigramCounts(tokens), val_tokens
+
+
+def greedy_loop(sequence):  # as in the notebook
+    first_seen = {}
+    for i, word in enumerate(sequence):
+        if word in first_seen:
+            return sequence[first_seen[word]:i]
+        first_seen[word] = i
+    return None
+
+
+def unseen_pair_rate(model, pairs):  # as in the notebook
+    return sum(nxt not in model.pairs.get(prev, {}) for prev, nxt in pairs) / len(pairs)
+
+
+def is_rotation(a, b) -> bool:
+    return len(a) == len(b) and " ".join(b) in " ".join(a + a)
+
+
+def test_claim_the_word_rule_lowercases_and_makes_punctuation_tokens(corpus):
+    # "lower-case everything, keep words whole, and make every punctuation mark a token of its own"
+    assert words('Seoul, "well-known" city.') == ["seoul", ",", '"', "well-known", '"', "city", "."]
+    _, tokens, _, _ = corpus
+    assert {",", "."} <= set(tokens)  # "Commas and full stops are tokens too"
+    assert all(t == t.lower() for t in tokens[:10_000])
+
+
+def test_claim_the_cat_sat_on_the_mat_example():
+    probs = dict(BigramCounts("the cat sat on the mat".split()).next_word_probabilities("the"))
+    assert probs == {"cat": 0.5, "mat": 0.5}  # P(cat|the) = P(mat|the) = 1/2, every other word 0
+
+
+def test_claim_one_word_dominates_after_united(corpus):
+    _, _, model, _ = corpus
+    word, p = model.next_word_probabilities("united")[0]
+    assert word == "states" and p > 0.5  # "one word dominates"
+
+
+def test_claim_after_the_probability_is_spread_thin(corpus):
+    _, _, model, _ = corpus
+    after_the = model.next_word_probabilities("the")
+    assert after_the[0][1] < 0.05  # "the bars are barely visible ... the favourite gets only ..."
+    assert len(after_the) > 1000  # thousands of different tokens follow "the"
+
+
+def test_claim_after_language_the_two_likeliest_tokens_are_punctuation(corpus):
+    _, _, model, _ = corpus
+    top2 = [w for w, _ in model.next_word_probabilities("language", k=2)]
+    assert all(re.fullmatch(r"[^\w\s]", w) for w in top2), top2
+
+
+def test_claim_greedy_falls_into_the_same_loop_from_every_prompt(corpus):
+    _, _, model, _ = corpus
+    loops = [greedy_loop(model.generate(p, CFG.bigram_generate_words, greedy=True)) for p in PROMPTS]
+    assert all(loop for loop in loops), "greedy decoding should repeat itself within the preset's length"
+    assert all(is_rotation(loops[0], loop) for loop in loops[1:]), loops  # "the same loop"
+    assert len({tuple(loop) for loop in loops}) > 1  # "entered at different points"
+    for prompt in PROMPTS:  # "repetition is easy to see": some 3-word stretch comes back
+        out = model.generate(prompt, CFG.bigram_generate_words, greedy=True)
+        trigrams = list(zip(out, out[1:], out[2:]))
+        assert len(set(trigrams)) < len(trigrams)
+
+
+def test_claim_greedy_never_leaves_its_loop(corpus):
+    # "repeats it forever" / exercise: run for 1,000 words from "united", it never leaves
+    _, _, model, _ = corpus
+    out = model.generate("united", 1000, greedy=True)
+    loop = greedy_loop(out)
+    start = out.index(loop[0])
+    tail = out[start:]
+    assert len(out) == 1001
+    assert all(tail[i] == loop[i % len(loop)] for i in range(len(tail)))
+
+
+def test_claim_sampling_differs_by_seed_does_not_repeat_and_uses_only_seen_pairs(corpus):
+    _, _, model, _ = corpus
+    samples = [model.generate("the", CFG.bigram_generate_words, seed=s) for s in range(CFG.seed, CFG.seed + 3)]
+    assert len({tuple(s) for s in samples}) == 3  # "each seed gives a different continuation"
+    for sample in samples:
+        trigrams = list(zip(sample, sample[1:], sample[2:]))
+        assert len(set(trigrams)) == len(trigrams)  # "none repeats itself"
+        assert all(nxt in model.pairs[prev] for prev, nxt in zip(sample, sample[1:]))  # every pair was seen
+    assert model.generate("the", CFG.bigram_generate_words, seed=CFG.seed) == samples[0]  # same seed, same text
+
+
+def test_claim_prompts_ending_in_the_same_word_get_identical_predictions(corpus):
+    _, _, model, _ = corpus
+    a, b = (model.next_word_probabilities(words(p)[-1], k=5) for p in ["the capital of south korea is", "the cat is"])
+    assert a == b
+
+
+def test_claim_unseen_pairs_and_unknown_words_in_the_validation_text(corpus):
+    _, tokens, model, val_tokens = corpus
+    val_pairs = list(zip(val_tokens, val_tokens[1:]))
+    unseen = unseen_pair_rate(model, val_pairs)
+    known = set(tokens)
+    unknown = sum(t not in known for t in val_tokens) / len(val_tokens)
+    assert 0.2 < unseen < 1  # a large share of ordinary pairs get probability zero
+    assert 0 < unknown < unseen  # some tokens are new; new pairs are far more common
+    n_pairs = sum(len(c) for c in model.pairs.values())
+    assert n_pairs / model.vocabulary_size**2 < 0.01  # "only ... of them were ever filled in"
+
+
+def test_claim_more_text_helps_but_slowly(corpus):
+    text, _, model, val_tokens = corpus
+    val_pairs = list(zip(val_tokens, val_tokens[1:]))
+    sizes = [CFG.wiki_max_chars // 2**k for k in (4, 3, 2, 1, 0)]
+    pair_rates, word_rates = [], []
+    for size in sizes:
+        slice_tokens = words(text[:size])
+        pair_rates.append(unseen_pair_rate(BigramCounts(slice_tokens), val_pairs))
+        known = set(slice_tokens)
+        word_rates.append(sum(t not in known for t in val_tokens) / len(val_tokens))
+    assert pair_rates == sorted(pair_rates, reverse=True) and len(set(pair_rates)) == len(pair_rates)
+    assert word_rates == sorted(word_rates, reverse=True)  # "Both curves go down"
+    drops = [a - b for a, b in zip(pair_rates, pair_rates[1:])]
+    assert max(drops) < 0.10  # "falls by only ... percentage points" per doubling
+    assert pair_rates[-1] == pytest.approx(unseen_pair_rate(model, val_pairs))  # "at the full size ..."
+
+
+def test_claim_exercise_sums(corpus):
+    _, _, model, _ = corpus
+    assert math.isclose(sum(p for _, p in model.next_word_probabilities("the")), 1.0)  # "exactly 1"
+    total = sum(dict(model.next_word_probabilities(w)).get("the", 0.0) for w in model.pairs)
+    assert abs(total - 1) > 1  # "no reason to be 1, and it is not"
+
+
+def test_claim_exercise_trigrams_loop_and_see_even_fewer_of_the_validation_triples(corpus):
+    _, tokens, model, val_tokens = corpus
+    triples = defaultdict(Counter)
+    for a, b, c in zip(tokens, tokens[1:], tokens[2:]):
+        triples[(a, b)][c] += 1
+    out = ["the", "united"]
+    for _ in range(200):
+        out.append(triples[(out[-2], out[-1])].most_common(1)[0][0])
+    states = list(zip(out, out[1:]))
+    assert len(set(states)) < len(states)  # "Greedy decoding still loops"
+    val_triples = list(zip(val_tokens, val_tokens[1:], val_tokens[2:]))
+    unseen_triples = sum(c not in triples.get((a, b), {}) for a, b, c in val_triples) / len(val_triples)
+    unseen_pairs = unseen_pair_rate(model, list(zip(val_tokens, val_tokens[1:])))
+    assert unseen_triples > unseen_pairs + 0.2  # "much higher than the share of unseen pairs"
+
+
+# ============================================================================ property test
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from("abcde"), min_size=2, max_size=40))
+def test_bigram_counts_agree_with_a_direct_count_on_any_text(tokens):
+    model = BigramCounts(tokens)
+    for word in set(tokens[:-1]):
+        probs = dict(model.next_word_probabilities(word))
+        assert probs == pytest.approx(reference_solution(tokens, word))
+        assert math.isclose(sum(probs.values()), 1.0)
+    assert model.vocabulary_size == len(set(tokens))
