@@ -7,7 +7,6 @@ STAMP  := $(VENV)/.installed
 # Notebooks execute with this environment's kernel even if the user has their own `python3`
 # kernelspec (Jupyter would otherwise look in ~/.local/share/jupyter first).
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
-export MPLBACKEND := Agg
 
 .PHONY: help install book book-tiny test test-fast bench student clean
 

@@ -95,8 +95,7 @@ def top_k_filter(logits, k: int) -> jax.Array:
 
     Exactly :math:`\min(k, V)` tokens survive; among equal logits the earlier token wins.
     """
-    logits, k = _check_logits(logits), _check_top_k(k)
-    return jnp.where(_top_k_mask(logits, k), logits, -jnp.inf)
+    return filter_logits(logits, top_k=k)
 
 
 def _top_p_mask(logits: jax.Array, p: float) -> jax.Array:
@@ -119,8 +118,7 @@ def top_p_filter(logits, p: float) -> jax.Array:
     when :math:`\sum_{s < r} p_{(s)} < p`. A peaked distribution keeps few tokens, a flat one many —
     unlike top-k, which keeps :math:`k` whatever the shape. ``p = 1`` keeps every token.
     """
-    logits, p = _check_logits(logits), _check_top_p(p)
-    return jnp.where(_top_p_mask(logits, p), logits, -jnp.inf)
+    return filter_logits(logits, top_p=p)
 
 
 @partial(jax.jit, static_argnames=("use_k", "use_p"))

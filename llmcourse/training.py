@@ -23,6 +23,14 @@ Design notes (measured in ``benchmarks/engine.py``):
 * Data parallel: a one-axis mesh ``('data',)`` over ``jax.devices()``. Each batch is split along
   its first axis across devices; parameters and optimizer state are replicated. XLA inserts the
   gradient all-reduce. With one device the mesh has size 1 and nothing changes.
+* Sparse updates (``update=``, chapter 6): a step normally differentiates the loss with respect to
+  every parameter. For an embedding table that is a dense gradient the size of the table (the
+  gradient of a gather is a scatter-add into zeros), and optax then rewrites every row, although a
+  batch touches a few hundred of them. A model can instead pass ``update(model, batch,
+  learning_rate) -> (loss, metrics)``, which changes its own parameters — e.g. plain SGD on only
+  the rows the batch gathered. The engine still provides the schedule, fused steps, the history,
+  the NaN stop and the progress bar; the optimizer must then be plain SGD (no momentum, clipping or
+  weight decay, which would need state or norms over the whole table).
 """
 
 from __future__ import annotations
@@ -270,21 +278,34 @@ def _progress_bar(total: int, enabled: bool, desc: str):
 
 # --------------------------------------------------------------------------- the steps
 LossFn = Callable[[nnx.Module, Any], "tuple[jax.Array, dict[str, jax.Array]]"]
+# update(model, batch, learning_rate) -> (loss, metrics): changes the model's parameters itself
+UpdateFn = Callable[[nnx.Module, Any, jax.Array], "tuple[jax.Array, dict[str, jax.Array]]"]
 
 
-def make_train_step(graphdef, treedef, loss_fn: LossFn):
+def make_train_step(graphdef, treedef, loss_fn: LossFn, update: UpdateFn | None = None,
+                    schedule: optax.Schedule | None = None):
     """A pure function ``(leaves, batch) -> (leaves, metrics)`` for one optimizer step.
 
     ``leaves`` is the flat list of arrays of the ``nnx.split`` state of ``(model, optimizer)`` and
     ``treedef`` its structure. Passing a flat list (not the nested ``nnx.State``) keeps JAX's
     per-call argument flattening as cheap as for a hand-written step. Compiled once with ``jax.jit``.
+
+    With ``update`` the step calls ``update(model, batch, schedule(step))`` instead of taking the
+    gradient of ``loss_fn`` and applying the optimizer (see "Sparse updates" in the module
+    docstring); only the optimizer's step counter advances.
     """
 
     def train_step(leaves, batch):
         model, optimizer = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
-        (loss, aux), grads = nnx.value_and_grad(lambda m: loss_fn(m, batch), has_aux=True)(model)
-        optimizer.update(model, grads)
-        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
+        if update is None:
+            (loss, aux), grads = nnx.value_and_grad(lambda m: loss_fn(m, batch), has_aux=True)(model)
+            optimizer.update(model, grads)
+            metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
+        else:
+            learning_rate = schedule(optimizer.step[...])
+            loss, aux = update(model, batch, learning_rate)
+            optimizer.step[...] += 1
+            metrics = {"loss": loss, "learning_rate": learning_rate, **aux}
         return jax.tree.leaves(nnx.state((model, optimizer))), metrics
 
     return train_step
@@ -304,11 +325,24 @@ def _batch_size_of(batch) -> int:
 
 
 class Trainer:
-    """Holds the compiled steps for one (model, optimizer, loss) so ``fit`` can be called repeatedly."""
+    """Holds the compiled steps for one (model, optimizer, loss) so ``fit`` can be called repeatedly.
 
-    def __init__(self, model: nnx.Module, loss_fn: LossFn, config: TrainConfig):
+    ``update``: optional ``update(model, batch, learning_rate) -> (loss, metrics)`` that changes the
+    parameters itself (sparse SGD, see the module docstring); ``loss_fn`` is then used for evaluation.
+    """
+
+    def __init__(self, model: nnx.Module, loss_fn: LossFn, config: TrainConfig, update: UpdateFn | None = None):
         if not isinstance(config, TrainConfig):
             raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if update is not None:
+            if not callable(update):
+                raise ConfigError(f"update must be a function (model, batch, learning_rate) -> (loss, metrics), got {update!r}")
+            if config.optimizer != "sgd" or config.momentum != 0 or config.clip_norm is not None:
+                raise ConfigError(
+                    "a model-specific update is plain SGD on the rows it touches: set optimizer='sgd', "
+                    f"momentum=0 and clip_norm=None (got optimizer={config.optimizer!r}, "
+                    f"momentum={config.momentum}, clip_norm={config.clip_norm})"
+                )
         self.model, self.loss_fn, self.config = model, loss_fn, config
         self.optimizer = nnx.Optimizer(model, config.optax_transform(), wrt=nnx.Param)
         self.mesh = data_mesh(config.data_parallel)
@@ -325,13 +359,11 @@ class Trainer:
         self.graphdef, state = nnx.split((model, self.optimizer))
         leaves, self.treedef = jax.tree.flatten(state)
         self.state = jax.device_put(leaves, self.replicated)  # flat list of arrays, replicated
-        self._train_step = jax.jit(make_train_step(self.graphdef, self.treedef, loss_fn), donate_argnums=0)
+        step = make_train_step(self.graphdef, self.treedef, loss_fn, update, config.learning_rate_schedule())
+        self._train_step = jax.jit(step, donate_argnums=0)
         self._eval_step = jax.jit(make_eval_step(self.graphdef, self.treedef, loss_fn))
         # several steps in one call: a scan over a stack of batches (leading axis = step)
-        self._multi_step = jax.jit(
-            lambda leaves, batches: jax.lax.scan(make_train_step(self.graphdef, self.treedef, loss_fn), leaves, batches),
-            donate_argnums=0,
-        )
+        self._multi_step = jax.jit(lambda leaves, batches: jax.lax.scan(step, leaves, batches), donate_argnums=0)
         self.stacked_batches = NamedSharding(self.mesh, P(None, "data"))
         self.step = 0
 
@@ -382,11 +414,12 @@ class Trainer:
                 for i in range(count):
                     one = metrics if count == 1 else {k: v[i] for k, v in metrics.items()}
                     step = first + i
-                    bad = [k for k in ("loss", "grad_norm") if not np.isfinite(one[k])]
+                    # a model-specific update may report no grad_norm: then the loss alone is checked
+                    bad = [k for k in ("loss", "grad_norm") if k in one and not np.isfinite(one[k])]
                     if bad:
                         raise TrainingError(
                             f"non-finite {' and '.join(bad)} at step {step} "
-                            f"(loss={one['loss']}, grad_norm={one['grad_norm']}). The model's "
+                            f"(loss={one['loss']}, grad_norm={one.get('grad_norm', 'not reported')}). The model's "
                             "parameters are no longer usable. Try a smaller learning_rate, gradient "
                             "clipping (clip_norm), a warm-up, or check the data and the loss for log(0) "
                             "or division by zero."
@@ -437,14 +470,15 @@ class Trainer:
         return history
 
 
-def train(model: nnx.Module, loss_fn: LossFn, train_data, config: TrainConfig, eval_data=None) -> History:
+def train(model: nnx.Module, loss_fn: LossFn, train_data, config: TrainConfig, eval_data=None,
+          update: UpdateFn | None = None) -> History:
     """Train ``model`` in place on ``train_data`` and return the ``History``.
 
     ``train_data`` / ``eval_data``: a pytree of arrays with a shared first axis (e.g.
     ``{"x": images, "y": labels}``), or any object with ``next_batch(batch_size)`` (and
-    ``batches_in_order(batch_size)`` for evaluation).
+    ``batches_in_order(batch_size)`` for evaluation). ``update``: see ``Trainer``.
     """
-    return Trainer(model, loss_fn, config).fit(train_data, eval_data)
+    return Trainer(model, loss_fn, config, update=update).fit(train_data, eval_data)
 
 
 # --------------------------------------------------------------------------- checkpoints

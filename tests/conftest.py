@@ -28,7 +28,9 @@ _spec.loader.exec_module(netguard)  # installs the guard in this process
 # --- the tiny preset for everything the tests start, unless a test asks for another ---
 os.environ["LLMCOURSE_PRESET"] = "tiny"
 os.environ["LLMCOURSE_QUIET"] = "1"  # no progress bars in test output or in the HTML
-os.environ.setdefault("MPLBACKEND", "Agg")
+# (no MPLBACKEND here: notebook kernels need their inline backend to show figures; in this process
+# matplotlib falls back to Agg by itself on a machine without a display)
+os.environ.pop("MPLBACKEND", None)
 # Notebooks must run on this environment's Python even when the user has another `python3`
 # kernelspec in ~/.local/share/jupyter: put this environment's kernels first.
 _VENV_JUPYTER = Path(sys.prefix) / "share" / "jupyter"
@@ -70,15 +72,67 @@ def toc_notebooks() -> list[Path]:
     return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
 
 
+BOOK_FILES = ["_config.yml", "_toc.yml", "index.md", "references.bib"]
+
+
+def _execute(path: Path):
+    """Run one notebook top to bottom in a fresh kernel; return (notebook, seconds, error or None)."""
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    error = None
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    except CellExecutionError as err:  # reported by the notebook test, with the cell
+        error = err
+    return nb, time.perf_counter() - start, error
+
+
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
-    """The whole book built strictly (warnings are errors) in the tiny preset; returns _build/html."""
+def executed_book(tmp_path_factory):
+    """A copy of the book's sources whose notebooks have each been run top to bottom in the tiny
+    preset, each in a fresh kernel (two at a time: one per core). Returns (root, {path: (seconds,
+    error)}). The notebook tests read the outputs; the book build renders this copy, so every
+    notebook is executed once per test run rather than twice."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    import nbformat
+
+    root = tmp_path_factory.mktemp("book-src")
+    for name in BOOK_FILES:
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "chapters", root / "chapters")
+    copies = [root / p.relative_to(ROOT) for p in toc_notebooks()]
+    results = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for path, (nb, seconds, error) in zip(copies, pool.map(_execute, copies)):
+            nbformat.write(nb, path)
+            results[path.relative_to(root)] = (seconds, error)
+    return root, results
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory, executed_book) -> Path:
+    """The whole book built strictly (-W -n: warnings are errors) from the executed notebooks of
+    ``executed_book`` (tiny preset); returns the _build/html folder. `make book` executes the
+    notebooks itself (execute_notebooks: force — test_notebooks checks the setting)."""
     import subprocess
 
+    root, _ = executed_book
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    config["execute"]["execute_notebooks"] = "off"
+    (root / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     out = tmp_path_factory.mktemp("book")
     jb = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
+        [str(jb), "build", str(root), "--path-output", str(out), "-W", "-n", "--keep-going"],
         capture_output=True, text=True, env={**os.environ, "LLMCOURSE_PRESET": "tiny"}, timeout=1800,
     )
     log = result.stdout + result.stderr

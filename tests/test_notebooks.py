@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import nbformat
 import pytest
@@ -73,20 +72,26 @@ def test_kernel_is_this_environment_even_with_a_user_kernelspec(tmp_path):
     assert out.stdout.strip().startswith(sys.prefix), out.stdout
 
 
+def test_book_build_executes_every_notebook(book_config):
+    """`make book` runs every notebook on every build, stops on the first error, bounds each cell."""
+    execute = book_config["execute"]
+    assert execute["execute_notebooks"] == "force"
+    assert execute["allow_errors"] is False and execute["raise_on_error"] is True
+    assert 0 < execute["timeout"] <= 900
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_in_tiny_preset(path):
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    elapsed = time.perf_counter() - start
+def test_notebook_runs_in_tiny_preset(path, executed_book):
+    root, results = executed_book
+    relative = path.relative_to(ROOT)
+    seconds, error = results[relative]
+    assert error is None, f"{relative} failed:\n{str(error)[-3000:]}"
+    nb = nbformat.read(root / relative, as_version=4)
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             assert out.output_type != "error", f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
             if out.output_type == "stream" and out.name == "stderr":
                 assert "Traceback" not in out.text, f"cell {i} printed a traceback"
     assert "preset: tiny" in nb.cells[0].outputs[0].text
-    print(f"{path.name}: {elapsed:.1f} s in the tiny preset")
+    print(f"{relative}: {seconds:.1f} s in the tiny preset (two notebooks at a time)")

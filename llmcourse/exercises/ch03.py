@@ -27,11 +27,13 @@ def _cases_dense() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
 def reference_dense_relu(x, kernel, bias) -> np.ndarray:
     """What one hidden layer of ``llmcourse.models.mlp.MLP`` computes: ``relu(nnx.Linear(x))``."""
     import jax
+    import jax.numpy as jnp
     from flax import nnx
 
-    layer = nnx.Linear(kernel.shape[0], kernel.shape[1], rngs=nnx.Rngs(0))
-    layer.kernel.value = np.asarray(kernel)
-    layer.bias.value = np.asarray(bias)
+    zeros = nnx.initializers.zeros_init()
+    layer = nnx.Linear(kernel.shape[0], kernel.shape[1], kernel_init=zeros, bias_init=zeros, rngs=nnx.Rngs(0))
+    layer.kernel[...] = jnp.asarray(kernel, dtype=jnp.float32)
+    layer.bias[...] = jnp.asarray(bias, dtype=jnp.float32)
     return np.asarray(jax.nn.relu(layer(np.asarray(x))))
 
 
