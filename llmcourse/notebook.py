@@ -74,6 +74,8 @@ def glue(name: str, value, display: bool = False):
 
     Numbers the text states come from the notebook's own output this way, never typed by hand.
     """
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # NumPy/JAX scalars → Python numbers, so ``:.2f`` formats work
     try:
         from myst_nb import glue as _glue
     except ImportError:  # e.g. in Colab, where the book tools are not installed

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from llmcourse.tokenizers import (
-    BPETokenizer, CharTokenizer, Tokenizer, TokenizerError, WordTokenizer, train_bpe_merges, words,
+    BPETokenizer, CharTokenizer, Tokenizer, TokenizerError, WordTokenizer, chunks, train_bpe_merges, words,
 )
 
 KINDS = ("word", "char", "bpe")
@@ -130,8 +130,6 @@ def unknown_words(tokenizer: WordTokenizer, text: str, k: int = 10) -> list[tupl
 def split_words_share(tokenizer: BPETokenizer, text: str) -> float:
     """Share of the word chunks of ``text`` (a word with its leading space) that BPE cuts into more
     than one token."""
-    from llmcourse.tokenizers import chunks
-
     pieces = [c for c in chunks(_check_eval_text(text)) if c.strip() and c.strip().isalpha()]
     if not pieces:
         raise TokenizerError("the text has no words to split")

@@ -1,8 +1,8 @@
-"""Neural networks that learn their own features: the multilayer perceptron and the autoencoder.
+r"""Neural networks that learn their own features: the multilayer perceptron and the autoencoder.
 
 A *dense layer* (fully connected layer) followed by a ReLU turns a vector ``x`` into a new vector
 
-.. math:: h = \\mathrm{relu}(W x + b), \\qquad \\mathrm{relu}(z) = \\max(0, z)
+.. math:: h = \mathrm{relu}(W x + b), \qquad \mathrm{relu}(z) = \max(0, z)
 
 (in code the weight matrix is stored transposed, ``kernel`` of shape ``(in, out)``, so the same
 thing reads ``relu(x @ kernel + bias)`` for a whole batch of rows ``x`` at once). A multilayer
@@ -59,11 +59,11 @@ def _check_width(x: jax.Array, expected: int, what: str) -> None:
 
 
 class MLP(nnx.Module):
-    """A multilayer perceptron: dense layers with ReLU, then a dense output layer.
+    r"""A multilayer perceptron: dense layers with ReLU, then a dense output layer.
 
     .. math::
-        h_1 = \\mathrm{relu}(W_1 x + b_1), \\quad h_{k} = \\mathrm{relu}(W_k h_{k-1} + b_k), \\quad
-        \\text{logits} = W_{\\text{out}} h_{\\text{last}} + b_{\\text{out}}
+        h_1 = \mathrm{relu}(W_1 x + b_1), \quad h_{k} = \mathrm{relu}(W_k h_{k-1} + b_k), \quad
+        \text{logits} = W_{\text{out}} h_{\text{last}} + b_{\text{out}}
 
     ``hidden`` is the width of the hidden layer, or a list of widths for several hidden layers.
     ``representations(x)`` returns every hidden vector, so we can look at the features it learned.
@@ -115,11 +115,11 @@ class SoftmaxRegression(nnx.Module):
 
 
 class Autoencoder(nnx.Module):
-    """Compress, then rebuild: ``x → encoder → code (code_size numbers) → decoder → x̂``.
+    r"""Compress, then rebuild: ``x → encoder → code (code_size numbers) → decoder → x̂``.
 
     .. math::
-        z = W_2\\,\\mathrm{relu}(W_1 x + b_1) + b_2, \\qquad
-        \\hat{x} = \\sigma\\big(W_4\\,\\mathrm{relu}(W_3 z + b_3) + b_4\\big)
+        z = W_2\,\mathrm{relu}(W_1 x + b_1) + b_2, \qquad
+        \hat{x} = \sigma\big(W_4\,\mathrm{relu}(W_3 z + b_3) + b_4\big)
 
     The code ``z`` has no activation (any real numbers); the output goes through a sigmoid
     ``σ`` so every rebuilt pixel lies in [0, 1], like the pixels of the data. Training minimises
