@@ -57,6 +57,16 @@ class Preset:
     ngram_max_order: int  # chapter 5 counts n-grams up to this order and sweeps orders 1..max
     scoreboard_max_chars: int  # validation characters the scoreboard scores (more than the split has = all)
     sample_chars: int  # length of the generated samples chapter 5 shows
+    # --- chapter 6: word2vec (skip-gram / CBOW with negative sampling), and gensim on the same text ---
+    w2v_wiki_chars: int  # characters of the Wikipedia train split used (more than it has = all), plus the Lee corpus
+    w2v_dims: int  # numbers per word vector
+    w2v_window: int  # largest window reach on each side (each centre word draws its reach from 1..window)
+    w2v_negatives: int  # noise words per example
+    w2v_min_count: int  # words seen fewer times are dropped from the vocabulary
+    w2v_sample: float  # subsampling threshold t
+    w2v_epochs: int  # passes over the text
+    w2v_batch: int  # examples per SGD step
+    w2v_learning_rate: float  # at the start; decays linearly to 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -87,6 +97,8 @@ PRESETS: dict[str, Preset] = {
         name="tiny", seed=0, wiki_max_chars=300_000, bigram_generate_words=12,
         tokens_train_chars=200_000, bpe_vocab_size=1024,
         lm_train_chars=300_000, ngram_max_order=5, scoreboard_max_chars=50_000, sample_chars=80,
+        w2v_wiki_chars=200_000, w2v_dims=32, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
+        w2v_epochs=1, w2v_batch=1024, w2v_learning_rate=0.025,
         logreg_steps=30, logreg_learning_rate=0.05, logreg_folds=2, logreg_repeats=1, logreg_curve_points=2,
         mlp_hidden=32, mlp_steps=60, mlp_batch=64, autoencoder_steps=60, eval_every=20,
         overfit_steps=60, compare_seeds=1,
@@ -95,6 +107,8 @@ PRESETS: dict[str, Preset] = {
         name="cpu", seed=0, wiki_max_chars=2_000_000, bigram_generate_words=20,
         tokens_train_chars=2_000_000, bpe_vocab_size=8192,
         lm_train_chars=10_000_000, ngram_max_order=10, scoreboard_max_chars=10_000_000, sample_chars=240,
+        w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
+        w2v_epochs=10, w2v_batch=1024, w2v_learning_rate=0.025,
         logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=30, logreg_curve_points=5,
         mlp_hidden=128, mlp_steps=1500, mlp_batch=128, autoencoder_steps=2000, eval_every=50,
         overfit_steps=2000, compare_seeds=3,
@@ -103,6 +117,8 @@ PRESETS: dict[str, Preset] = {
         name="gpu", seed=0, wiki_max_chars=3_000_000, bigram_generate_words=30,
         tokens_train_chars=3_000_000, bpe_vocab_size=16384,
         lm_train_chars=10_000_000, ngram_max_order=12, scoreboard_max_chars=10_000_000, sample_chars=400,
+        w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
+        w2v_epochs=20, w2v_batch=1024, w2v_learning_rate=0.025,
         logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=50, logreg_curve_points=5,
         mlp_hidden=256, mlp_steps=3000, mlp_batch=256, autoencoder_steps=4000, eval_every=100,
         overfit_steps=3000, compare_seeds=5,

@@ -75,8 +75,24 @@ def toc_notebooks() -> list[Path]:
 BOOK_FILES = ["_config.yml", "_toc.yml", "index.md", "references.bib"]
 
 
+def solution_code(nb) -> list[tuple[str, str]]:
+    """(label, code) for every ```python block inside a {solution} directive of the notebook."""
+    import re
+
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or "{solution}" not in cell.source:
+            continue
+        for fence, label, body in re.findall(r"^(`{3,}|:{3,})\{solution\}\s*(\S+)\n(.*?)^\1[ \t]*$", cell.source, re.S | re.M):
+            for code in re.findall(r"^```python\n(.*?)^```[ \t]*$", body, re.S | re.M):
+                found.append((label, code))
+    return found
+
+
 def _execute(path: Path):
-    """Run one notebook top to bottom in a fresh kernel; return (notebook, seconds, error or None)."""
+    """Run one notebook top to bottom in a fresh kernel, then — in the same kernel, after the last
+    cell — the code of every solution, so the solutions the book shows are known to run.
+    Returns (notebook without the solution cells, seconds, error or None, solution outputs)."""
     import time
 
     import nbformat
@@ -84,21 +100,37 @@ def _execute(path: Path):
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
+    n_cells = len(nb.cells)
+    solutions = solution_code(nb)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    error = None
+    error, solution_results = None, []
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells[:n_cells]):
+                client.execute_cell(cell, index)
+            seconds = time.perf_counter() - start
+            for label, code in solutions:
+                cell = nbformat.v4.new_code_cell(code)
+                nb.cells.append(cell)
+                try:
+                    client.execute_cell(cell, len(nb.cells) - 1)
+                    solution_results.append((label, None, cell.outputs))
+                except CellExecutionError as err:
+                    solution_results.append((label, err, cell.outputs))
     except CellExecutionError as err:  # reported by the notebook test, with the cell
         error = err
-    return nb, time.perf_counter() - start, error
+        seconds = time.perf_counter() - start
+    del nb.cells[n_cells:]
+    return nb, seconds, error, solution_results
 
 
 @pytest.fixture(scope="session")
 def executed_book(tmp_path_factory):
     """A copy of the book's sources whose notebooks have each been run top to bottom in the tiny
-    preset, each in a fresh kernel (two at a time: one per core). Returns (root, {path: (seconds,
-    error)}). The notebook tests read the outputs; the book build renders this copy, so every
+    preset, each in a fresh kernel (two at a time: one per core), followed by their solutions'
+    code. Returns (root, {path: (seconds, error, [(solution label, error, outputs)])}). The notebook tests read the outputs; the book build renders this copy, so every
     notebook is executed once per test run rather than twice."""
     import shutil
     from concurrent.futures import ThreadPoolExecutor
@@ -112,9 +144,9 @@ def executed_book(tmp_path_factory):
     copies = [root / p.relative_to(ROOT) for p in toc_notebooks()]
     results = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for path, (nb, seconds, error) in zip(copies, pool.map(_execute, copies)):
+        for path, (nb, seconds, error, solutions) in zip(copies, pool.map(_execute, copies)):
             nbformat.write(nb, path)
-            results[path.relative_to(root)] = (seconds, error)
+            results[path.relative_to(root)] = (seconds, error, solutions)
     return root, results
 
 

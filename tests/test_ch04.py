@@ -401,24 +401,7 @@ def _solution_code_blocks(nb) -> dict[str, str]:
     return blocks
 
 
-@pytest.mark.slow
-def test_notebook_and_its_solutions_run_in_the_tiny_preset(monkeypatch):
-    """Run the chapter top to bottom (tiny preset), then every solution's code in the same kernel."""
-    import nbclient
-
-    monkeypatch.setenv("LLMCOURSE_PRESET", "tiny")
-    nb = _notebook()
-    blocks = _solution_code_blocks(nb)
-    assert {"ex04-predict-lengths", "ex04-count-pairs", "ex04-merge-pair", "ex04-encode", "ex04-particles"} <= set(blocks)
-    for label in ["ex04-count-pairs", "ex04-merge-pair", "ex04-predict-lengths", "ex04-encode", "ex04-particles"]:
-        nb.cells.append(nbformat.v4.new_code_cell(blocks[label]))
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    markdown = [o["data"].get("text/markdown", "") for o in outputs if "data" in o]
-    assert sum("not yet" in m and "NotImplementedError" in m for m in markdown) == 2  # the two stubs
-    assert sum("passed" in m for m in markdown) == 2  # the shown solutions pass the checkers
-    assert not [o for o in outputs if o.output_type == "error"]
+# (the notebook and every solution are run by tests/test_notebooks.py, once per test session)
 
 
 # ============================================================================ claims (cpu preset)

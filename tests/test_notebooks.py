@@ -85,7 +85,7 @@ def test_book_build_executes_every_notebook(book_config):
 def test_notebook_runs_in_tiny_preset(path, executed_book):
     root, results = executed_book
     relative = path.relative_to(ROOT)
-    seconds, error = results[relative]
+    seconds, error, _ = results[relative]
     assert error is None, f"{relative} failed:\n{str(error)[-3000:]}"
     nb = nbformat.read(root / relative, as_version=4)
     for i, cell in enumerate(nb.cells):
@@ -95,3 +95,17 @@ def test_notebook_runs_in_tiny_preset(path, executed_book):
                 assert "Traceback" not in out.text, f"cell {i} printed a traceback"
     assert "preset: tiny" in nb.cells[0].outputs[0].text
     print(f"{relative}: {seconds:.1f} s in the tiny preset (two notebooks at a time)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_solutions_run_and_pass_their_checkers(path, executed_book):
+    """Every ```python block in a solution runs after the notebook; a checker it calls says passed."""
+    root, results = executed_book
+    _, error, solutions = results[path.relative_to(ROOT)]
+    assert error is None, "the notebook itself failed; see test_notebook_runs_in_tiny_preset"
+    assert solutions, "no solution shows code"
+    for label, err, outputs in solutions:
+        assert err is None, f"solution {label} raised:\n{str(err)[-2000:]}"
+        shown = " ".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for o in outputs)
+        assert "not yet" not in shown, f"solution {label} does not pass its checker: {shown[:500]}"

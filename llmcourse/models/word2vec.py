@@ -412,6 +412,7 @@ class TrainedWord2Vec:
     history: object  # llmcourse.training.History
     seconds: float  # wall time of training: examples, compilation and steps (vocabulary excluded)
     words_trained: int  # corpus words × epochs (every word of the text, as gensim's words/s counts them)
+    cpu_seconds: float = 0.0  # CPU time of this process while training (all threads)
     steps: int = 0
     examples_per_epoch: int = 0
     extra: dict = field(default_factory=dict)
@@ -455,7 +456,7 @@ def train_config(settings: Word2VecSettings, steps: int, progress: bool | None =
 
     return TrainConfig(steps=steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
                        optimizer="sgd", momentum=0.0, schedule="linear", clip_norm=None,
-                       steps_per_call=settings.steps_per_call, log_every=settings.steps_per_call,
+                       steps_per_call=settings.steps_per_call, log_every=10 * settings.steps_per_call,
                        seed=settings.seed, progress=progress, data_parallel=False)
 
 
@@ -476,13 +477,13 @@ def train_word2vec(sentences, settings: Word2VecSettings | None = None, progress
     elif vocab.min_count != settings.min_count:
         raise Word2VecError(f"the vocabulary was built with min_count={vocab.min_count}, settings say {settings.min_count}")
     corpus = vocab.encode(sentences)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     data = Word2VecData(corpus, vocab, settings)
     steps = max(1, round(settings.epochs * data.examples_per_epoch / settings.batch_size))
     model = Word2Vec(len(vocab), settings.dims, rngs=nnx.Rngs(settings.seed))
     trainer = Trainer(model, word2vec_loss, train_config(settings, steps, progress), update=sparse_sgd_update)
     history = trainer.fit(data)
     jax.block_until_ready(model.input_vectors[...])
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return TrainedWord2Vec(model, vocab, settings, history, seconds, corpus.raw_words * settings.epochs,
-                           steps=steps, examples_per_epoch=data.examples_per_epoch)
+                           cpu_seconds=cpu, steps=steps, examples_per_epoch=data.examples_per_epoch)

@@ -1,0 +1,185 @@
+"""Chapter 6's experiments: word2vec trained by ``llmcourse`` and by gensim on the same text,
+evaluated by gensim's own ``evaluate_word_pairs``, ``evaluate_word_analogies`` and ``most_similar``.
+
+The notebook and its claims tests (``tests/test_ch06.py``) call these functions with the same
+preset, so what the prose states is what the tests assert. ``benchmarks/word2vec.py`` uses them too.
+
+* ``evaluate_vectors`` — WordSim-353 and SimLex-999 Spearman correlations, analogy accuracy.
+* ``train_gensim`` — gensim's ``Word2Vec`` with the same hyper-parameters (``workers=2``), timed.
+* ``neighbours``, ``project_2d`` — nearest neighbours and a 2-D view of chosen word groups.
+* ``planted_corpus`` — a generated corpus whose words come in known groups (for tests and an exercise).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmcourse.data import analogy_questions_path, simlex999, wordsim353
+from llmcourse.models.word2vec import Word2VecSettings
+
+# Word groups for the 2-D picture and the neighbour checks: each group one kind of word.
+WORD_GROUPS = {
+    "months": ["january", "february", "march", "april", "june", "july", "august", "september",
+               "october", "november", "december"],
+    "numbers": ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
+    "family": ["father", "mother", "son", "daughter", "brother", "sister", "wife", "husband"],
+    "countries": ["france", "germany", "italy", "spain", "england", "russia", "china", "japan", "india"],
+}
+
+
+# --------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class Scores:
+    """How well a set of word vectors agrees with people (gensim's evaluators)."""
+
+    wordsim: float  # Spearman correlation with WordSim-353 (relatedness)
+    simlex: float  # Spearman correlation with SimLex-999 (similarity)
+    wordsim_oov: float  # share of WordSim-353 pairs left out: a word not in the vocabulary
+    simlex_oov: float
+    analogy: float  # accuracy on the analogy questions both of whose ... words are in the vocabulary
+    analogy_semantic: float  # the semantic sections (capitals, currencies, family, ...)
+    analogy_syntactic: float  # the 'gram' sections (plurals, tenses, comparatives, ...)
+    analogy_questions: int  # questions answered (all four words in the vocabulary)
+
+
+def _quiet_gensim():
+    """gensim logs every evaluation at INFO level; the book's output should not show that."""
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+
+
+def evaluate_vectors(kv) -> Scores:
+    """WordSim-353 / SimLex-999 Spearman (``kv.evaluate_word_pairs``) and analogy accuracy
+    (``kv.evaluate_word_analogies``) of gensim ``KeyedVectors``. Pairs or questions with a word
+    outside the vocabulary are left out, as gensim does; the OOV shares say how many."""
+    _quiet_gensim()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns about ties; gensim about deprecated args
+        _, ws, ws_oov = kv.evaluate_word_pairs(wordsim353().path)
+        _, sl, sl_oov = kv.evaluate_word_pairs(simlex999().path)
+        overall, sections = kv.evaluate_word_analogies(analogy_questions_path())
+    semantic = [s for s in sections if not s["section"].startswith("gram") and s["section"] != "Total accuracy"]
+    syntactic = [s for s in sections if s["section"].startswith("gram")]
+
+    def accuracy(parts):
+        right = sum(len(s["correct"]) for s in parts)
+        total = right + sum(len(s["incorrect"]) for s in parts)
+        return right / total if total else 0.0
+
+    total = sum(len(s["correct"]) + len(s["incorrect"]) for s in semantic + syntactic)
+    return Scores(float(ws[0]), float(sl[0]), ws_oov / 100, sl_oov / 100, float(overall),
+                  accuracy(semantic), accuracy(syntactic), int(total))
+
+
+# --------------------------------------------------------------------------- gensim
+@dataclass
+class GensimRun:
+    """gensim's ``Word2Vec`` trained on the same sentences, and how long ``train`` took."""
+
+    model: object  # gensim.models.Word2Vec
+    seconds: float  # wall time of ``train`` (vocabulary building excluded, as for llmcourse)
+    cpu_seconds: float  # CPU time of this process during ``train`` (all threads)
+    words_trained: int  # corpus words × epochs
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words_trained / self.seconds
+
+    @property
+    def wv(self):
+        return self.model.wv
+
+
+def train_gensim(sentences, settings: Word2VecSettings, workers: int = 2) -> GensimRun:
+    """gensim ``Word2Vec(**settings.gensim_kwargs(workers))``: build the vocabulary, then time ``train``."""
+    from gensim.models import Word2Vec
+
+    _quiet_gensim()
+    sentences = [list(s) for s in sentences]
+    model = Word2Vec(**settings.gensim_kwargs(workers))
+    model.build_vocab(sentences)
+    words = sum(len(s) for s in sentences)
+    start, cpu = time.perf_counter(), time.process_time()
+    model.train(sentences, total_examples=len(sentences), epochs=settings.epochs)
+    return GensimRun(model, time.perf_counter() - start, time.process_time() - cpu, words * settings.epochs)
+
+
+# --------------------------------------------------------------------------- looking at vectors
+def neighbours(kv, words, topn: int = 5) -> dict[str, list[tuple[str, float]]]:
+    """``kv.most_similar(word, topn)`` for every word of ``words`` that is in the vocabulary."""
+    return {w: kv.most_similar(w, topn=topn) for w in words if w in kv.key_to_index}
+
+
+def groups_in_vocabulary(kv, groups: dict[str, list[str]] = WORD_GROUPS) -> dict[str, list[str]]:
+    """The words of each group that ``kv`` knows (groups left with fewer than 2 words are dropped)."""
+    kept = {name: [w for w in members if w in kv.key_to_index] for name, members in groups.items()}
+    return {name: members for name, members in kept.items() if len(members) >= 2}
+
+
+def project_2d(vectors: np.ndarray) -> np.ndarray:
+    """Principal-component projection of the rows of ``vectors`` to 2-D, after scaling each row to
+    length 1 (so the picture shows directions, as cosine similarity does). Returns (n, 2)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"need at least 2 vectors in a 2-D array, got shape {x.shape}")
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    x = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    return x @ vt[:2].T
+
+
+def group_neighbour_rate(kv, groups: dict[str, list[str]], topn: int = 3) -> float:
+    """Share of (word, neighbour) pairs, over each group word's ``topn`` nearest neighbours *among
+    all the group words shown*, whose neighbour is in the word's own group."""
+    words = [w for members in groups.values() for w in members]
+    group_of = {w: name for name, members in groups.items() for w in members}
+    hits = total = 0
+    for w in words:
+        others = [o for o in words if o != w]
+        sims = np.array([kv.similarity(w, o) for o in others])
+        for i in np.argsort(-sims)[:topn]:
+            hits += group_of[others[i]] == group_of[w]
+            total += 1
+    return hits / total
+
+
+def one_hot(index: int, size: int) -> np.ndarray:
+    """The one-hot vector of word ``index`` in a vocabulary of ``size`` words."""
+    if not 0 <= index < size:
+        raise ValueError(f"index must be in 0..{size - 1}, got {index}")
+    v = np.zeros(size, dtype=np.float32)
+    v[index] = 1.0
+    return v
+
+
+def cosine_similarity(a, b) -> float:
+    """cos(a, b) = a·b / (|a| |b|): 1 for the same direction, 0 for perpendicular vectors."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# --------------------------------------------------------------------------- a corpus with known answers
+def planted_corpus(groups: int = 4, words_per_group: int = 6, sentences: int = 2000, length: int = 12,
+                   seed: int = 0) -> tuple[list[list[str]], dict[str, int]]:
+    """Sentences in which words come in ``groups`` known groups, e.g. ``g2w5`` is word 5 of group 2.
+
+    Each sentence picks one group and is made of random words of that group, with a few words of
+    a shared 'filler' group mixed in (every group's sentences use them, like *the* and *of*). Words
+    of one group thus share their contexts, and word2vec should place them close together.
+    Returns the sentences and each word's group (fillers have group −1).
+    """
+    rng = np.random.default_rng(seed)
+    vocab = [[f"g{g}w{i}" for i in range(words_per_group)] for g in range(groups)]
+    fillers = [f"filler{i}" for i in range(4)]
+    corpus = []
+    for _ in range(sentences):
+        g = rng.integers(groups)
+        sentence = [vocab[g][i] if rng.random() < 0.75 else fillers[rng.integers(len(fillers))]
+                    for i in rng.integers(words_per_group, size=length)]
+        corpus.append(sentence)
+    group_of = {w: g for g, members in enumerate(vocab) for w in members} | {f: -1 for f in fillers}
+    return corpus, group_of
