@@ -2,9 +2,9 @@
 
 import sys
 
-from benchmarks import bpe, engine
+from benchmarks import bpe, engine, word2vec
 
-ALL = {"engine": engine.main, "bpe": bpe.main}
+ALL = {"engine": engine.main, "bpe": bpe.main, "word2vec": word2vec.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(ALL)

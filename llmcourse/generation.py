@@ -199,3 +199,93 @@ def generate(next_logits, prompt_ids, n_tokens: int, key: jax.Array | None = Non
             token = sample(keys[step], logits, temperature, top_k, top_p)
         ids.append(int(token))
     return ids
+
+
+# --------------------------------------------------------------------------- one compiled loop
+def choose_token(key: jax.Array, logits: jax.Array, temperature, top_k: int | None = None,
+                 top_p: float | None = None, use_greedy: bool = False) -> jax.Array:
+    """The next token(s) from ``logits`` (..., V), for use *inside* compiled code: the same maths as
+    ``greedy`` / ``sample`` (temperature, then top-k, then top-p, then a draw), without their
+    Python-side checks — ``temperature`` may be a traced number; ``top_k``, ``top_p`` and
+    ``use_greedy`` must be fixed Python values (checked with the other settings by the caller)."""
+    if use_greedy:
+        return jnp.argmax(logits, axis=-1)
+    z = _filter(logits, temperature, top_k or 1, top_p or 1.0, top_k is not None, top_p is not None)
+    return jax.random.categorical(key, z, axis=-1)
+
+
+def generate_cached(model, prompt_ids, n_tokens: int, key: jax.Array | None = None,
+                    temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                    use_greedy: bool = False, use_cache: bool = True) -> list[int]:
+    """Continue ``prompt_ids`` by ``n_tokens`` tokens with a transformer, the whole loop one
+    compiled call (``jax.lax.fori_loop``): no Python between the tokens.
+
+    ``model`` provides ``init_cache(batch)``, ``prefill(ids, cache) -> (logits, cache)`` and
+    ``decode_step(token, position, cache) -> (logits, cache)`` (``llmcourse.models.transformer.GPT``
+    does). With ``use_cache=True`` the prompt is read once, in parallel, and each new token costs
+    one position: its key and value are written into the preallocated cache and it attends to the
+    cached ones. With ``use_cache=False`` every step runs the model over the whole context again
+    (a buffer of ``context_length`` tokens; the causal mask makes the unfilled end irrelevant) —
+    the same tokens, much more work. Sampling settings as in ``generate``; the key is split once
+    per step, so the same key gives the same text. Returns the prompt followed by the new tokens.
+    """
+    if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 0:
+        raise GenerationError(f"n_tokens must be an int >= 0, got {n_tokens!r}")
+    temperature, top_k, top_p = _check_temperature(temperature), _check_top_k(top_k), _check_top_p(top_p)
+    if not use_greedy and key is None:
+        raise GenerationError("sampling needs a jax.random key (e.g. jax.random.key(0)); or pass use_greedy=True")
+    prompt = [int(i) for i in np.asarray(prompt_ids).reshape(-1)]
+    context = model.context_length
+    if not prompt:
+        raise GenerationError("the prompt must hold at least one token (a GPT has no start symbol)")
+    if len(prompt) > context:
+        raise GenerationError(f"the prompt has {len(prompt)} tokens but the model's context holds {context}; "
+                              f"shorten it (e.g. keep its last {context} tokens)")
+    if len(prompt) + n_tokens > context:
+        raise GenerationError(
+            f"prompt ({len(prompt)} tokens) + n_tokens ({n_tokens}) = {len(prompt) + n_tokens} exceeds the "
+            f"context of {context} positions the cache holds; generate at most {context - len(prompt)} tokens")
+    if n_tokens == 0:
+        return prompt
+    if key is None:
+        key = jax.random.key(0)  # unused by greedy decoding
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+    new = _generate_loop(graphdef, state, jnp.asarray([prompt], jnp.int32), key, jnp.float32(temperature),
+                         n_tokens, top_k, top_p, use_greedy, use_cache)
+    return prompt + [int(t) for t in np.asarray(new)[0]]
+
+
+@partial(jax.jit, static_argnums=(0, 5, 6, 7, 8, 9))
+def _generate_loop(graphdef, state, prompt, key, temperature, n_tokens, top_k, top_p, use_greedy, use_cache):
+    from flax import nnx
+
+    model = nnx.merge(graphdef, state)
+    batch, length = prompt.shape
+    new = jnp.zeros((batch, n_tokens), jnp.int32)  # preallocated output
+    if use_cache:
+        logits, cache = model.prefill(prompt, model.init_cache(batch))  # (batch, V)
+
+        def step(i, carry):
+            logits, cache, new, key = carry
+            key, draw = jax.random.split(key)
+            token = choose_token(draw, logits, temperature, top_k, top_p, use_greedy).astype(jnp.int32)  # (batch,)
+            new = new.at[:, i].set(token)
+            logits, cache = model.decode_step(token, length + i, cache)  # one position, cache updated in place
+            return logits, cache, new, key
+
+        return jax.lax.fori_loop(0, n_tokens, step, (logits, cache, new, key))[2]
+
+    buffer = jnp.zeros((batch, model.context_length), jnp.int32).at[:, :length].set(prompt)
+
+    def recompute(i, carry):
+        buffer, new, key = carry
+        key, draw = jax.random.split(key)
+        logits = model(buffer)  # (batch, context, V): every position again
+        last = jax.lax.dynamic_index_in_dim(logits, length + i - 1, axis=1, keepdims=False)  # (batch, V)
+        token = choose_token(draw, last, temperature, top_k, top_p, use_greedy).astype(jnp.int32)
+        buffer = jax.lax.dynamic_update_slice(buffer, token[:, None], (0, length + i))
+        return buffer, new.at[:, i].set(token), key
+
+    return jax.lax.fori_loop(0, n_tokens, recompute, (buffer, new, key))[1]

@@ -35,6 +35,7 @@ Design notes (measured in ``benchmarks/engine.py``):
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -129,6 +130,11 @@ class TrainConfig:
         return optax.join_schedules([optax.linear_schedule(0.0, peak, warm), after], [warm])
 
     def optax_transform(self) -> optax.GradientTransformation:
+        """The optax transformation; the same object for equal configs, so that models of the same
+        architecture trained with equal configs share one compiled step (see ``_compiled_steps``)."""
+        return _optax_transform(self)
+
+    def _build_optax_transform(self) -> optax.GradientTransformation:
         lr = self.learning_rate_schedule()
         if self.optimizer == "adam":
             opt = optax.adam(lr)
@@ -139,6 +145,11 @@ class TrainConfig:
         if self.clip_norm is None:
             return opt
         return optax.chain(optax.clip_by_global_norm(self.clip_norm), opt)
+
+
+@functools.lru_cache(maxsize=64)
+def _optax_transform(config: TrainConfig) -> optax.GradientTransformation:
+    return config._build_optax_transform()
 
 
 # --------------------------------------------------------------------------- data
@@ -324,6 +335,24 @@ def _batch_size_of(batch) -> int:
     return int(np.shape(jax.tree.leaves(batch)[0])[0])
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_steps(graphdef, treedef, loss_fn, update, config: TrainConfig):
+    """The jitted (train step, eval step, fused multi-step) for one architecture + config + loss.
+
+    Cached, so a second ``train`` of the same architecture with an equal config (e.g. another seed
+    in a notebook's comparison) reuses the compiled code instead of compiling again. (The optax
+    transformation is cached per config too, so equal configs give equal graph definitions.)
+    """
+    schedule = config.learning_rate_schedule() if update is not None else None
+    step = make_train_step(graphdef, treedef, loss_fn, update, schedule)
+    return (
+        jax.jit(step, donate_argnums=0),
+        jax.jit(make_eval_step(graphdef, treedef, loss_fn)),
+        # several steps in one call: a scan over a stack of batches (leading axis = step)
+        jax.jit(lambda leaves, batches: jax.lax.scan(step, leaves, batches), donate_argnums=0),
+    )
+
+
 class Trainer:
     """Holds the compiled steps for one (model, optimizer, loss) so ``fit`` can be called repeatedly.
 
@@ -359,11 +388,8 @@ class Trainer:
         self.graphdef, state = nnx.split((model, self.optimizer))
         leaves, self.treedef = jax.tree.flatten(state)
         self.state = jax.device_put(leaves, self.replicated)  # flat list of arrays, replicated
-        step = make_train_step(self.graphdef, self.treedef, loss_fn, update, config.learning_rate_schedule())
-        self._train_step = jax.jit(step, donate_argnums=0)
-        self._eval_step = jax.jit(make_eval_step(self.graphdef, self.treedef, loss_fn))
-        # several steps in one call: a scan over a stack of batches (leading axis = step)
-        self._multi_step = jax.jit(lambda leaves, batches: jax.lax.scan(step, leaves, batches), donate_argnums=0)
+        self._train_step, self._eval_step, self._multi_step = _compiled_steps(
+            self.graphdef, self.treedef, loss_fn, update, config)
         self.stacked_batches = NamedSharding(self.mesh, P(None, "data"))
         self.step = 0
 

@@ -183,3 +183,58 @@ def planted_corpus(groups: int = 4, words_per_group: int = 6, sentences: int = 2
         corpus.append(sentence)
     group_of = {w: g for g, members in enumerate(vocab) for w in members} | {f: -1 for f in fillers}
     return corpus, group_of
+
+
+# --------------------------------------------------------------------------- side by side
+@dataclass(frozen=True)
+class SideBySide:
+    """llmcourse and gensim trained on the same sentences with the same settings, and their scores."""
+
+    settings: Word2VecSettings
+    ours: object  # llmcourse.models.word2vec.TrainedWord2Vec
+    gensim: GensimRun
+    ours_scores: Scores
+    gensim_scores: Scores
+
+    @property
+    def speed_ratio(self) -> float:
+        """llmcourse's words per second / gensim's (wall clock, same machine, same run)."""
+        return self.ours.words_per_second / self.gensim.words_per_second
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The same ratio per CPU-second: steadier than wall clock on a busy machine."""
+        return (self.ours.words_trained / self.ours.cpu_seconds) / (self.gensim.words_trained / self.gensim.cpu_seconds)
+
+    def rows(self) -> list[dict]:
+        out = []
+        for name, run, scores in (("gensim (C, workers=2)", self.gensim, self.gensim_scores),
+                                  ("llmcourse (JAX)", self.ours, self.ours_scores)):
+            out.append({"implementation": name, "seconds": run.seconds, "words per second": run.words_per_second,
+                        "WordSim-353": scores.wordsim, "SimLex-999": scores.simlex, "analogies": scores.analogy})
+        return out
+
+    def markdown(self) -> str:
+        """The comparison as a Markdown table (display with ``IPython.display.Markdown``)."""
+        lines = ["| implementation | training seconds | words per second | WordSim-353 ρ | SimLex-999 ρ | analogies right |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        for r in self.rows():
+            lines.append(f"| {r['implementation']} | {r['seconds']:.1f} | {r['words per second']:,.0f} | "
+                         f"{r['WordSim-353']:.3f} | {r['SimLex-999']:.3f} | {r['analogies']:.1%} |")
+        lines.append(f"| llmcourse / gensim | | {self.speed_ratio:.2f}× | "
+                     f"{self.ours_scores.wordsim - self.gensim_scores.wordsim:+.3f} | "
+                     f"{self.ours_scores.simlex - self.gensim_scores.simlex:+.3f} | |")
+        return "\n".join(lines)
+
+
+def side_by_side(sentences, settings: Word2VecSettings, ours=None, workers: int = 2) -> SideBySide:
+    """Train gensim (``workers``) on ``sentences`` with ``settings``, and llmcourse too unless
+    ``ours`` (a ``TrainedWord2Vec`` from the same sentences and settings) is given; score both."""
+    from llmcourse.models.word2vec import train_word2vec
+
+    if ours is None:
+        ours = train_word2vec(sentences, settings, progress=False)
+    elif ours.settings != settings:
+        raise ValueError(f"ours was trained with {ours.settings}, not {settings}")
+    theirs = train_gensim(sentences, settings, workers)
+    return SideBySide(settings, ours, theirs, evaluate_vectors(ours.to_keyed_vectors()), evaluate_vectors(theirs.wv))

@@ -173,16 +173,23 @@ class Vocabulary:
 
 class NoiseTable:
     """Draws noise words from a distribution with one integer draw per word, as the C code does:
-    a table of ``size`` cells in which word ``w`` fills about ``p(w) · size`` cells in a row."""
+    a table of ``size`` cells in which word ``w`` fills ``p(w) · size`` cells (rounded) in a row.
 
-    def __init__(self, probabilities: np.ndarray, size: int = 10_000_000):
+    The C code uses 10⁸ cells; 2²¹ (8 MB, small enough to stay in the processor's cache, which makes
+    drawing several times faster) is plenty for our vocabularies: the rarest word of the chapter's
+    vocabulary fills about 70 cells, so rounding changes its probability by less than 1%.
+    """
+
+    def __init__(self, probabilities: np.ndarray, size: int = 2**21):
         cumulative = np.cumsum(probabilities, dtype=np.float64)
         ends = np.round(cumulative / cumulative[-1] * size).astype(np.int64)  # word w fills cells ends[w-1]..ends[w]
         cells = np.diff(ends, prepend=0)
         self.table = np.repeat(np.arange(len(cells), dtype=np.int32), cells)
 
-    def sample(self, shape, rng: np.random.Generator) -> np.ndarray:
-        return self.table[rng.integers(0, len(self.table), size=shape)]
+    def sample(self, shape, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
+        """Noise words of the given shape (written into ``out`` when given)."""
+        cells = rng.integers(0, len(self.table), size=shape, dtype=np.int32)
+        return np.take(self.table, cells, out=out)
 
 
 # =========================================================================== examples
@@ -326,8 +333,11 @@ class Word2VecData:
             self._buffer = {k: np.concatenate([self._buffer[k], more[k]]) for k in self._buffer}
         batch = {k: v[:need] for k, v in self._buffer.items()}
         self._buffer = {k: v[need:] for k, v in self._buffer.items()}
+        targets = np.empty((need, 1 + self.settings.negatives), dtype=np.int32)  # true word, then noise
+        targets[:, 0] = batch["targets"]
         noise = self.noise.sample((need, self.settings.negatives), self._rng)
-        batch["targets"] = np.concatenate([batch["targets"][:, None], noise], axis=1)
+        targets[:, 1:] = noise
+        batch["targets"] = targets
         return {k: v.reshape(count, batch_size, *v.shape[1:]) for k, v in batch.items()}
 
     def next_batch(self, batch_size: int) -> dict[str, np.ndarray]:
@@ -365,37 +375,50 @@ def negative_sampling_loss(h: jax.Array, u: jax.Array, weights: jax.Array) -> ja
     return -jnp.sum(weights * jax.nn.log_sigmoid(sign * scores), axis=-1)  # (batch,)
 
 
-def _example_losses(v: jax.Array, u: jax.Array, batch) -> jax.Array:
-    """Per-example loss from gathered rows: ``v`` (batch, C, dims) input rows, ``u`` (batch, 1+K, dims)."""
-    if "input_weights" in batch:  # CBOW: h is the mean of the context vectors
-        h = jnp.einsum("bc,bcd->bd", batch["input_weights"], v)
-    else:  # skip-gram: h is the centre word's vector
-        h = v[:, 0]
-    targets = batch["targets"]
-    # a noise word equal to the true target is skipped, as in word2vec
-    weights = jnp.concatenate([jnp.ones_like(targets[:, :1]), targets[:, 1:] != targets[:, :1]], axis=1)
-    return negative_sampling_loss(h, u, weights.astype(h.dtype))
+def input_vector(v: jax.Array, batch) -> jax.Array:
+    """``h`` (batch, dims) from the gathered input rows ``v`` (batch, C, dims): the centre word's
+    vector for skip-gram (C = 1), the mean of the context words' vectors for CBOW."""
+    if "input_weights" in batch:  # CBOW: weights are 1/count in used slots, 0 in empty ones
+        return jnp.einsum("bc,bcd->bd", batch["input_weights"], v)
+    return v[:, 0]
+
+
+def target_weights(targets: jax.Array) -> jax.Array:
+    """(batch, 1 + K) weights: 1, except 0 for a noise word equal to the true target (word2vec
+    skips those)."""
+    noise_ok = targets[:, 1:] != targets[:, :1]
+    return jnp.concatenate([jnp.ones_like(noise_ok[:, :1]), noise_ok], axis=1).astype(jnp.float32)
 
 
 def word2vec_loss(model: Word2Vec, batch) -> tuple[jax.Array, dict]:
     """Mean negative-sampling loss of a batch, in the engine's ``loss_fn(model, batch)`` form."""
-    v = model.input_vectors[...][batch["inputs"]]
+    h = input_vector(model.input_vectors[...][batch["inputs"]], batch)
     u = model.output_vectors[...][batch["targets"]]
-    return _example_losses(v, u, batch).mean(), {}
+    return negative_sampling_loss(h, u, target_weights(batch["targets"])).mean(), {}
 
 
 def sparse_sgd_update(model: Word2Vec, batch, learning_rate: jax.Array) -> tuple[jax.Array, dict]:
     """One SGD step that reads and writes only the rows of this batch's words.
 
-    Gather the rows, differentiate the *summed* loss with respect to the gathered copies (each
-    example's own gradient), and scatter-add ``−learning_rate × gradient`` back; rows used by
-    several examples receive the sum. The engine's ``update=`` hook calls this inside its compiled step.
+    1. gather the input rows ``v`` and output rows ``u`` of the batch;
+    2. differentiate the *summed* loss with respect to ``h`` and the gathered ``u`` (each
+       example's own gradient: an example's rows appear in no other example's loss);
+    3. scatter-add ``−learning_rate × gradient`` into the tables; a row used by several examples
+       receives the sum.
+
+    Every input word receives the whole ``∂ℓ/∂h``. For skip-gram that is the gradient; for CBOW it
+    is what the word2vec C code and gensim (``cbow_mean=1``) do — the exact gradient of the mean
+    would give each context word only ``1/count`` of it, and learns markedly worse.
+    The engine's ``update=`` hook calls this inside its compiled step.
     """
     inputs, targets = batch["inputs"], batch["targets"]  # (batch, C), (batch, 1 + K)
     v = model.input_vectors[...][inputs]  # (batch, C, dims): gather
     u = model.output_vectors[...][targets]  # (batch, 1 + K, dims)
-    total, (grad_v, grad_u) = jax.value_and_grad(
-        lambda v, u: _example_losses(v, u, batch).sum(), argnums=(0, 1))(v, u)
+    weights = target_weights(targets)
+    total, (grad_h, grad_u) = jax.value_and_grad(
+        lambda h, u: negative_sampling_loss(h, u, weights).sum(), argnums=(0, 1))(input_vector(v, batch), u)
+    used = batch["input_weights"] > 0 if "input_weights" in batch else jnp.ones(inputs.shape, bool)
+    grad_v = jnp.where(used[:, :, None], grad_h[:, None, :], 0.0)  # (batch, C, dims)
     model.input_vectors[...] = model.input_vectors[...].at[inputs].add(-learning_rate * grad_v)  # scatter
     model.output_vectors[...] = model.output_vectors[...].at[targets].add(-learning_rate * grad_u)
     return total / targets.shape[0], {}
@@ -465,7 +488,8 @@ def train_word2vec(sentences, settings: Word2VecSettings | None = None, progress
     """Train word2vec on ``sentences`` (a list of lists of words) with the book's engine.
 
     The number of steps is ``epochs × examples of the first epoch / batch_size`` (later epochs
-    differ by a fraction of a percent, as subsampling and windows are redrawn). ``vocab``: a
+    differ by a fraction of a percent, as subsampling and windows are redrawn), rounded to a whole
+    number of fused calls of ``steps_per_call`` steps. ``vocab``: a
     vocabulary already built from these sentences with ``settings.min_count`` (saves a pass).
     """
     from llmcourse.training import Trainer
@@ -480,8 +504,12 @@ def train_word2vec(sentences, settings: Word2VecSettings | None = None, progress
     start, cpu = time.perf_counter(), time.process_time()
     data = Word2VecData(corpus, vocab, settings)
     steps = max(1, round(settings.epochs * data.examples_per_epoch / settings.batch_size))
+    # a whole number of fused calls, so that one compiled program runs them all
+    per_call = min(settings.steps_per_call, steps)
+    steps = max(1, round(steps / per_call)) * per_call
     model = Word2Vec(len(vocab), settings.dims, rngs=nnx.Rngs(settings.seed))
-    trainer = Trainer(model, word2vec_loss, train_config(settings, steps, progress), update=sparse_sgd_update)
+    config = train_config(settings.replace(steps_per_call=per_call), steps, progress)
+    trainer = Trainer(model, word2vec_loss, config, update=sparse_sgd_update)
     history = trainer.fit(data)
     jax.block_until_ready(model.input_vectors[...])
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
