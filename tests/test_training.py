@@ -298,3 +298,59 @@ def test_nan_step_is_exact_inside_fused_steps():
 
     with pytest.raises(TrainingError, match="at step 13 "):
         train(TinyNet(rngs=nnx.Rngs(0)), loss_fn, Poison(), config(steps_per_call=5))
+
+
+# --------------------------------------------------------------------------- the update= hook (sparse SGD, chapter 6)
+def _row_update(model, batch, learning_rate):
+    """A model-specific update: plain SGD of the summed loss, written to the output layer's rows only."""
+    (loss, aux), grads = nnx.value_and_grad(lambda m: loss_fn(m, batch), has_aux=True)(model)
+    model.out.kernel[...] = model.out.kernel[...] - learning_rate * grads.out.kernel[...]
+    return loss, aux
+
+
+def _sgd_config(**kw):
+    return config(optimizer="sgd", momentum=0.0, clip_norm=None, schedule="linear", **kw)
+
+
+def test_update_hook_gets_the_schedule_and_changes_only_what_it_writes():
+    model = TinyNet(rngs=nnx.Rngs(0))
+    hidden_before = np.array(model.hidden.kernel[...])
+    out_before = np.array(model.out.kernel[...])
+    h = train(model, loss_fn, make_data(), _sgd_config(learning_rate=0.5, eval_every=30), eval_data=make_data(64, seed=1),
+              update=_row_update)
+    lr = np.array(h.train["learning_rate"])
+    np.testing.assert_allclose(lr, 0.5 * (1 - np.arange(60) / 60), rtol=1e-5)  # linear decay, step 0 first
+    assert np.array_equal(np.array(model.hidden.kernel[...]), hidden_before)  # never written by the update
+    assert not np.array_equal(np.array(model.out.kernel[...]), out_before)
+    assert h.losses[-10:].mean() < h.losses[:5].mean() and h.eval_steps == [30, 60]
+    assert "grad_norm" not in h.train  # the update reports none; the NaN check uses the loss alone
+
+
+def test_update_hook_fused_steps_match_single_steps():
+    runs = [train(TinyNet(rngs=nnx.Rngs(0)), loss_fn, make_data(), _sgd_config(steps_per_call=k), update=_row_update)
+            for k in (1, 6)]
+    np.testing.assert_allclose(runs[0].losses, runs[1].losses, rtol=1e-5, atol=1e-6)
+
+
+def test_update_hook_nan_stops_at_the_exact_step():
+    calls = {"n": 0}
+
+    class Poison:
+        def next_batch(self, batch_size):
+            calls["n"] += 1
+            batch = {k: v[:batch_size].copy() for k, v in make_data().items()}
+            if calls["n"] == 9:
+                batch["x"][0, 0] = np.nan
+            return batch
+
+    with pytest.raises(TrainingError, match="non-finite loss at step 9 .*grad_norm=not reported"):
+        train(TinyNet(rngs=nnx.Rngs(0)), loss_fn, Poison(), _sgd_config(), update=_row_update)
+
+
+def test_update_hook_requires_plain_sgd():
+    for kw in ({"optimizer": "adamw"}, {"optimizer": "sgd", "momentum": 0.9, "clip_norm": None},
+               {"optimizer": "sgd", "momentum": 0.0, "clip_norm": 1.0}):
+        with pytest.raises(ConfigError, match="plain SGD"):
+            Trainer(TinyNet(rngs=nnx.Rngs(0)), loss_fn, config(**kw), update=_row_update)
+    with pytest.raises(ConfigError, match="update must be a function"):
+        Trainer(TinyNet(rngs=nnx.Rngs(0)), loss_fn, _sgd_config(), update="sparse")

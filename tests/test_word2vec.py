@@ -3,6 +3,7 @@ sparse update, training on a corpus with planted structure, export to gensim, ba
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -31,7 +32,7 @@ from llmcourse.models.word2vec import (
 )
 from llmcourse.training import ConfigError, Trainer
 
-SMALL = dict(dims=16, epochs=3, min_count=1, batch_size=256, steps_per_call=20)
+SMALL = dict(dims=16, epochs=3, min_count=1, batch_size=256)  # as in the chapter's exercise ex06-planted
 
 
 # --------------------------------------------------------------------------- text and vocabulary
@@ -197,9 +198,9 @@ def test_negative_sampling_loss_and_its_docstring_gradients():
     h, u = rng.normal(size=(4, 8)), rng.normal(size=(4, 6, 8))
     w = np.ones((4, 6))
     w[2, 3] = 0.0
-    loss = negative_sampling_loss(jnp.asarray(h), jnp.asarray(u), jnp.asarray(w))
+    loss = jax.jit(negative_sampling_loss)(jnp.asarray(h), jnp.asarray(u), jnp.asarray(w))
     assert np.allclose(loss, _numpy_loss(h, u, w), rtol=1e-5)
-    gh, gu = jax.grad(lambda h, u: negative_sampling_loss(h, u, jnp.asarray(w)).sum(), argnums=(0, 1))(
+    gh, gu = jax.jit(jax.grad(lambda h, u: negative_sampling_loss(h, u, jnp.asarray(w)).sum(), argnums=(0, 1)))(
         jnp.asarray(h), jnp.asarray(u))
     sig = 1 / (1 + np.exp(-np.einsum("bd,bjd->bj", h, u)))
     coef = w * (sig - np.where(np.arange(6) == 0, 1.0, 0.0))  # σ(s_o) − 1 for the target, σ(s_k) for noise
@@ -211,7 +212,7 @@ def test_loss_starts_at_one_plus_k_log_two():
     """Output vectors start at zero, so every score is 0 and every term costs log 2."""
     model = Word2Vec(10, 4, rngs=nnx.Rngs(0))
     batch = {"inputs": jnp.array([[1], [2]]), "targets": jnp.array([[3, 4, 5, 6], [7, 8, 9, 0]])}
-    loss, _ = word2vec_loss(model, batch)
+    loss, _ = nnx.jit(word2vec_loss)(model, batch)
     assert float(loss) == pytest.approx(4 * math.log(2), rel=1e-6)
 
 
@@ -235,13 +236,13 @@ def test_sparse_update_equals_dense_sgd_and_leaves_other_rows_alone(cbow):
         m.input_vectors[...], m.output_vectors[...] = tables
         return word2vec_loss(m, batch)[0] * 3
 
-    g_in, g_out = jax.grad(summed)((jnp.asarray(before_in), jnp.asarray(before_out)))
-    sparse_sgd_update(model, batch, jnp.float32(lr))
+    g_in, g_out = jax.jit(jax.grad(summed))((jnp.asarray(before_in), jnp.asarray(before_out)))
+    nnx.jit(sparse_sgd_update)(model, batch, jnp.float32(lr))
     after_in, after_out = np.array(model.input_vectors[...]), np.array(model.output_vectors[...])
     if cbow:  # word2vec gives every context word the whole gradient of h, not its 1/count share
         h = jnp.einsum("bc,bcd->bd", weights, jnp.asarray(before_in)[inputs])
         u = jnp.asarray(before_out)[batch["targets"]]
-        grad_h = np.array(jax.grad(lambda h: negative_sampling_loss(h, u, target_weights(batch["targets"])).sum())(h))
+        grad_h = np.array(jax.jit(jax.grad(lambda h: negative_sampling_loss(h, u, target_weights(batch["targets"])).sum()))(h))
         expected_in = before_in.copy()
         for b in range(3):
             for i, w in zip(np.array(inputs[b]), np.array(weights[b])):
@@ -267,8 +268,6 @@ def test_engine_update_hook_requires_plain_sgd():
     good = train_config(Word2VecSettings(), steps=10)
     Trainer(model, word2vec_loss, good, update=sparse_sgd_update)
     for change in ({"momentum": 0.9}, {"optimizer": "adam"}, {"clip_norm": 1.0}):
-        import dataclasses
-
         with pytest.raises(ConfigError, match="plain SGD"):
             Trainer(model, word2vec_loss, dataclasses.replace(good, **change), update=sparse_sgd_update)
 
@@ -282,6 +281,7 @@ def planted():
     return sentences, group, runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["skip-gram", "cbow"])
 def test_loss_falls(planted, architecture):
     losses = planted[2][architecture].history.losses
@@ -291,6 +291,7 @@ def test_loss_falls(planted, architecture):
     assert lr[0] == pytest.approx(0.025) and lr[-1] < 0.025 / 20  # linear decay towards 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["skip-gram", "cbow"])
 def test_embeddings_recover_the_planted_groups(planted, architecture):
     _, group, runs = planted
@@ -304,6 +305,18 @@ def test_embeddings_recover_the_planted_groups(planted, architecture):
     assert min(same) > max(other)  # every within-group pair beats every across-group pair
 
 
+def test_to_keyed_vectors_is_exact():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 7)).astype(np.float32)
+    words = [f"w{i}" for i in range(50)]
+    kv = to_keyed_vectors(vectors, words, counts=np.arange(50, 0, -1))
+    assert kv.index_to_key == words and kv.vectors.dtype == np.float32
+    assert np.array_equal(kv.vectors, vectors) and np.array_equal(kv["w7"], vectors[7])
+    assert kv.get_vecattr("w0", "count") == 50
+    assert kv.most_similar("w3", topn=1)[0][0] != "w3"
+
+
+@pytest.mark.slow
 def test_export_to_gensim_keeps_vectors_exactly(planted):
     run = planted[2]["skip-gram"]
     kv = run.to_keyed_vectors()
@@ -324,6 +337,7 @@ def test_to_keyed_vectors_rejects_mismatched_input():
         to_keyed_vectors(np.zeros((2, 2)), ["a", "a"])
 
 
+@pytest.mark.slow
 def test_same_seed_same_vectors(planted):
     sentences = planted[0][:300]
     settings = Word2VecSettings(**{**SMALL, "epochs": 1})
@@ -334,6 +348,7 @@ def test_same_seed_same_vectors(planted):
     assert not np.array_equal(a.vectors, c.vectors)
 
 
+@pytest.mark.slow
 def test_steps_cover_the_epochs(planted):
     run = planted[2]["skip-gram"]
     assert run.steps % run.settings.steps_per_call == 0 or run.steps < run.settings.steps_per_call
