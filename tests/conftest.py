@@ -21,6 +21,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 import importlib.util  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tools"))
+import student_edition as _student_edition  # noqa: E402
+
 _spec = importlib.util.spec_from_file_location("llmcourse_netguard", NETGUARD / "sitecustomize.py")
 netguard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(netguard)  # installs the guard in this process
@@ -53,19 +56,7 @@ def book_config() -> dict:
 
 def toc_files() -> list[str]:
     """Every file listed in _toc.yml, in reading order, without extension."""
-    with open(ROOT / "_toc.yml", encoding="utf-8") as f:
-        toc = yaml.safe_load(f)
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    return files
+    return _student_edition.toc_files(ROOT)
 
 
 def toc_notebooks() -> list[Path]:

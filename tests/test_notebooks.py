@@ -60,6 +60,20 @@ def test_anatomy(path):
     assert "## Summary" in text
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_citations_are_in_the_bibliography(path):
+    """Every citation is in references.bib (the strict build checks it too, and that every
+    {glue:text} name is glued; this test names the notebook without building the book)."""
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    keys = set(re.findall(r"@\w+\{([^,]+),", (ROOT / "references.bib").read_text(encoding="utf-8")))
+    cited = {k.strip() for group in re.findall(r"\{cite[:a-z]*\}`([^`]+)`", prose) for k in group.split(",")}
+    assert cited, "a chapter cites its sources"
+    assert cited <= keys, f"citations missing from references.bib: {sorted(cited - keys)}"
+
+
 def test_kernel_is_this_environment_even_with_a_user_kernelspec(tmp_path):
     """A user's own `python3` kernelspec must not win over this environment's."""
     bad = tmp_path / "kernels" / "python3"

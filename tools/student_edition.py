@@ -24,19 +24,24 @@ def strip_solutions(markdown: str) -> str:
     return _SOLUTION.sub("", markdown)
 
 
-def _toc_notebooks() -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    files = []
+def toc_files(root: Path = ROOT) -> list[str]:
+    """Every file listed in _toc.yml (root page first), in reading order, without extension."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
 
     def walk(entries):
-        for e in entries:
-            if "file" in e:
-                files.append(e["file"])
-            walk(e.get("sections", []))
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
 
     for part in toc.get("parts", []):
         walk(part.get("chapters", []))
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+    return files
+
+
+def _toc_notebooks() -> list[Path]:
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
 
 
 def write_student_edition(out_dir: Path) -> list[Path]:
