@@ -67,6 +67,32 @@ class Preset:
     w2v_epochs: int  # passes over the text
     w2v_batch: int  # examples per SGD step
     w2v_learning_rate: float  # at the start; decays linearly to 0
+    # --- chapter 7: recurrent networks, a vanilla RNN and an LSTM on the scoreboard ---
+    rnn_hidden: int  # hidden units of every chapter-7 model
+    rnn_embed: int  # width of the character embeddings
+    rnn_seq_len: int  # characters per training window: backpropagation through time spans this many steps
+    rnn_batch: int  # windows per training step
+    rnn_steps: int  # training steps of the LSTM
+    rnn_learning_rate: float  # LSTM's peak (Adam, cosine decay, gradient clipped to norm 1)
+    rnn_vanilla_steps: int  # training steps of the vanilla RNN
+    rnn_vanilla_learning_rate: float
+    rnn_steps_per_call: int  # training steps fused into one compiled call
+    rnn_eval_every: int  # steps between the validation points of the training curves
+    rnn_eval_chars: int  # validation characters those points are measured on
+    rnn_gradient_len: int  # window length of the gradient-through-time measurement
+    rnn_timing_max_len: int  # the step-time experiment times sequence lengths 8, 16, ... up to this
+    # --- chapter 8: the transformer, a character GPT on the scoreboard ---
+    gpt_d_model: int  # width of the residual stream (token vectors)
+    gpt_heads: int  # attention heads per layer (must divide gpt_d_model)
+    gpt_layers: int  # transformer blocks
+    gpt_context: int  # characters of context, the length of the training windows
+    gpt_batch: int  # windows per training step
+    gpt_steps: int
+    gpt_learning_rate: float  # peak (AdamW, linear warm-up, cosine decay)
+    gpt_warmup: int  # warm-up steps
+    gpt_steps_per_call: int  # training steps fused into one compiled call
+    gpt_timing_max_len: int  # the step-time experiment times sequence lengths 16, 64, 256, ... up to this
+    gpt_memory_max_len: int  # the attention-memory experiment measures lengths 64, 128, ... up to this
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -95,30 +121,45 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", seed=0, wiki_max_chars=300_000, bigram_generate_words=12,
+        gpt_d_model=32, gpt_heads=4, gpt_layers=2, gpt_context=64, gpt_batch=16, gpt_steps=60, gpt_learning_rate=1e-2,
+        gpt_warmup=10, gpt_steps_per_call=30, gpt_timing_max_len=64, gpt_memory_max_len=256,
         tokens_train_chars=200_000, bpe_vocab_size=1024,
         lm_train_chars=300_000, ngram_max_order=5, scoreboard_max_chars=50_000, sample_chars=80,
         w2v_wiki_chars=200_000, w2v_dims=32, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
         w2v_epochs=1, w2v_batch=1024, w2v_learning_rate=0.025,
+        rnn_hidden=32, rnn_embed=16, rnn_seq_len=32, rnn_batch=16, rnn_steps=40, rnn_learning_rate=1e-2,
+        rnn_vanilla_steps=20, rnn_vanilla_learning_rate=1e-2, rnn_steps_per_call=10, rnn_eval_every=20,
+        rnn_eval_chars=4096, rnn_gradient_len=60, rnn_timing_max_len=4,
         logreg_steps=30, logreg_learning_rate=0.05, logreg_folds=2, logreg_repeats=1, logreg_curve_points=2,
         mlp_hidden=32, mlp_steps=60, mlp_batch=64, autoencoder_steps=60, eval_every=20,
         overfit_steps=60, compare_seeds=1,
     ),
     "cpu": Preset(
         name="cpu", seed=0, wiki_max_chars=2_000_000, bigram_generate_words=20,
+        gpt_d_model=64, gpt_heads=4, gpt_layers=2, gpt_context=128, gpt_batch=32, gpt_steps=1200, gpt_learning_rate=5e-3,
+        gpt_warmup=50, gpt_steps_per_call=50, gpt_timing_max_len=1024, gpt_memory_max_len=2048,
         tokens_train_chars=2_000_000, bpe_vocab_size=8192,
         lm_train_chars=10_000_000, ngram_max_order=10, scoreboard_max_chars=10_000_000, sample_chars=240,
         w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
         w2v_epochs=10, w2v_batch=1024, w2v_learning_rate=0.025,
+        rnn_hidden=256, rnn_embed=64, rnn_seq_len=64, rnn_batch=32, rnn_steps=800, rnn_learning_rate=1e-2,
+        rnn_vanilla_steps=300, rnn_vanilla_learning_rate=1e-2, rnn_steps_per_call=25, rnn_eval_every=100,
+        rnn_eval_chars=32_768, rnn_gradient_len=100, rnn_timing_max_len=256,
         logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=30, logreg_curve_points=5,
         mlp_hidden=128, mlp_steps=1500, mlp_batch=128, autoencoder_steps=2000, eval_every=50,
         overfit_steps=2000, compare_seeds=3,
     ),
     "gpu": Preset(
         name="gpu", seed=0, wiki_max_chars=3_000_000, bigram_generate_words=30,
+        gpt_d_model=256, gpt_heads=8, gpt_layers=6, gpt_context=256, gpt_batch=64, gpt_steps=3000, gpt_learning_rate=1e-3,
+        gpt_warmup=100, gpt_steps_per_call=100, gpt_timing_max_len=4096, gpt_memory_max_len=4096,
         tokens_train_chars=3_000_000, bpe_vocab_size=16384,
         lm_train_chars=10_000_000, ngram_max_order=12, scoreboard_max_chars=10_000_000, sample_chars=400,
         w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
         w2v_epochs=20, w2v_batch=1024, w2v_learning_rate=0.025,
+        rnn_hidden=512, rnn_embed=128, rnn_seq_len=128, rnn_batch=64, rnn_steps=4000, rnn_learning_rate=5e-3,
+        rnn_vanilla_steps=2000, rnn_vanilla_learning_rate=5e-3, rnn_steps_per_call=50, rnn_eval_every=250,
+        rnn_eval_chars=65_536, rnn_gradient_len=200, rnn_timing_max_len=512,
         logreg_steps=100, logreg_learning_rate=0.05, logreg_folds=5, logreg_repeats=50, logreg_curve_points=5,
         mlp_hidden=256, mlp_steps=3000, mlp_batch=256, autoencoder_steps=4000, eval_every=100,
         overfit_steps=3000, compare_seeds=5,

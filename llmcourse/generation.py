@@ -220,13 +220,17 @@ def generate_cached(model, prompt_ids, n_tokens: int, key: jax.Array | None = No
     """Continue ``prompt_ids`` by ``n_tokens`` tokens with a transformer, the whole loop one
     compiled call (``jax.lax.fori_loop``): no Python between the tokens.
 
-    ``model`` provides ``init_cache(batch)``, ``prefill(ids, cache) -> (logits, cache)`` and
-    ``decode_step(token, position, cache) -> (logits, cache)`` (``llmcourse.models.transformer.GPT``
-    does). With ``use_cache=True`` the prompt is read once, in parallel, and each new token costs
-    one position: its key and value are written into the preallocated cache and it attends to the
-    cached ones. With ``use_cache=False`` every step runs the model over the whole context again
-    (a buffer of ``context_length`` tokens; the causal mask makes the unfilled end irrelevant) —
-    the same tokens, much more work. Sampling settings as in ``generate``; the key is split once
+    ``model`` provides ``context_length``, ``init_cache(batch)``, ``prefill(ids, cache) -> (logits,
+    cache)`` and ``decode_step(token, position, cache) -> (logits, cache)``
+    (``llmcourse.models.transformer.GPT`` does). With ``use_cache=True`` the prompt is read once,
+    in parallel, and each new token costs one position: its key and value are written into the
+    preallocated cache, and its query attends to the cached ones. With ``use_cache=False`` every
+    step runs the model over the whole context again — the same tokens, much more work.
+
+    A model sees at most ``context_length`` tokens. When the text outgrows it, the model re-reads
+    the last half of its context (``context_length // 2`` tokens, from position 0) and carries on:
+    the cache is refilled by one ``prefill``, and the uncached loop reads the same window, so both
+    loops always see the same tokens. Sampling settings as in ``generate``; the key is split once
     per step, so the same key gives the same text. Returns the prompt followed by the new tokens.
     """
     if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 0:
@@ -241,10 +245,6 @@ def generate_cached(model, prompt_ids, n_tokens: int, key: jax.Array | None = No
     if len(prompt) > context:
         raise GenerationError(f"the prompt has {len(prompt)} tokens but the model's context holds {context}; "
                               f"shorten it (e.g. keep its last {context} tokens)")
-    if len(prompt) + n_tokens > context:
-        raise GenerationError(
-            f"prompt ({len(prompt)} tokens) + n_tokens ({n_tokens}) = {len(prompt) + n_tokens} exceeds the "
-            f"context of {context} positions the cache holds; generate at most {context - len(prompt)} tokens")
     if n_tokens == 0:
         return prompt
     if key is None:
@@ -263,29 +263,48 @@ def _generate_loop(graphdef, state, prompt, key, temperature, n_tokens, top_k, t
 
     model = nnx.merge(graphdef, state)
     batch, length = prompt.shape
-    new = jnp.zeros((batch, n_tokens), jnp.int32)  # preallocated output
+    context = model.context_length
+    keep = max(context // 2, 1)  # tokens re-read when the context is full
+    # every token of the text, preallocated: the prompt, the new tokens, and a context of padding so
+    # that a window read near the end is never cut short
+    tokens = jnp.zeros((batch, length + n_tokens + context), jnp.int32).at[:, :length].set(prompt)
+
+    def choose(i, logits, tokens, key):
+        key, draw = jax.random.split(key)
+        token = choose_token(draw, logits, temperature, top_k, top_p, use_greedy).astype(jnp.int32)  # (batch,)
+        return token, jax.lax.dynamic_update_slice(tokens, token[:, None], (0, length + i)), key
+
     if use_cache:
-        logits, cache = model.prefill(prompt, model.init_cache(batch))  # (batch, V)
+        logits, cache = model.prefill(prompt, model.init_cache(batch))  # (batch, V); positions 0..length-1
 
         def step(i, carry):
-            logits, cache, new, key = carry
-            key, draw = jax.random.split(key)
-            token = choose_token(draw, logits, temperature, top_k, top_p, use_greedy).astype(jnp.int32)  # (batch,)
-            new = new.at[:, i].set(token)
-            logits, cache = model.decode_step(token, length + i, cache)  # one position, cache updated in place
-            return logits, cache, new, key
+            logits, cache, filled, tokens, key = carry  # filled: positions of the cache in use
+            token, tokens, key = choose(i, logits, tokens, key)
 
-        return jax.lax.fori_loop(0, n_tokens, step, (logits, cache, new, key))[2]
+            def append(_):  # the usual step: one position, its key and value written in place
+                logits, new_cache = model.decode_step(token, filled, cache)
+                return logits, new_cache, filled + 1
 
-    buffer = jnp.zeros((batch, model.context_length), jnp.int32).at[:, :length].set(prompt)
+            def slide(_):  # the cache is full: re-read the last `keep` tokens from position 0
+                window = jax.lax.dynamic_slice_in_dim(tokens, length + i + 1 - keep, keep, axis=1)
+                logits, new_cache = model.prefill(window, cache)
+                return logits, new_cache, jnp.int32(keep)
 
-    def recompute(i, carry):
-        buffer, new, key = carry
-        key, draw = jax.random.split(key)
-        logits = model(buffer)  # (batch, context, V): every position again
-        last = jax.lax.dynamic_index_in_dim(logits, length + i - 1, axis=1, keepdims=False)  # (batch, V)
-        token = choose_token(draw, last, temperature, top_k, top_p, use_greedy).astype(jnp.int32)
-        buffer = jax.lax.dynamic_update_slice(buffer, token[:, None], (0, length + i))
-        return buffer, new.at[:, i].set(token), key
+            logits, cache, filled = jax.lax.cond(filled < context, append, slide, None)
+            return logits, cache, filled, tokens, key
 
-    return jax.lax.fori_loop(0, n_tokens, recompute, (buffer, new, key))[1]
+        carry = (logits, cache, jnp.int32(length), tokens, key)
+        tokens = jax.lax.fori_loop(0, n_tokens, step, carry)[3]
+    else:
+        def recompute(i, carry):
+            start, tokens, key = carry  # the model reads tokens[start : length + i]
+            window = jax.lax.dynamic_slice_in_dim(tokens, start, context, axis=1)  # (batch, context)
+            logits = model(window)  # (batch, context, V): every position again
+            last = jax.lax.dynamic_index_in_dim(logits, length + i - start - 1, axis=1, keepdims=False)
+            token, tokens, key = choose(i, last, tokens, key)
+            # the same rule as the cache: when the window is full, keep its last `keep` tokens
+            start = jnp.where(length + i - start < context, start, length + i + 1 - keep)
+            return start, tokens, key
+
+        tokens = jax.lax.fori_loop(0, n_tokens, recompute, (jnp.int32(0), tokens, key))[1]
+    return tokens[:, length:length + n_tokens]

@@ -37,9 +37,9 @@ def reference_rnn_step(x, h, W, U, b) -> np.ndarray:
     from llmcourse.models.rnn import VanillaRNNCell
 
     cell = VanillaRNNCell(W.shape[0], W.shape[1], rngs=nnx.Rngs(0))
-    cell.input_weights.value = np.asarray(W)
-    cell.recurrent_weights.value = np.asarray(U)
-    cell.bias.value = np.asarray(b)
+    cell.input_weights[...] = np.asarray(W)
+    cell.recurrent_weights[...] = np.asarray(U)
+    cell.bias[...] = np.asarray(b)
     new_h, _ = cell(np.asarray(h), np.asarray(x))
     return np.asarray(new_h)
 

@@ -85,7 +85,7 @@ def make_cell(kind: str, in_features: int, hidden: int, *, rngs: nnx.Rngs) -> nn
         return nnx.GRUCell(in_features, hidden, rngs=rngs)
     cell = nnx.OptimizedLSTMCell(in_features, hidden, rngs=rngs)
     # the gates are (input, forget, candidate, output), in that order, in dense_h's 4 * hidden outputs
-    cell.dense_h.bias.value = cell.dense_h.bias.value.at[hidden : 2 * hidden].set(1.0)
+    cell.dense_h.bias[hidden : 2 * hidden] = 1.0
     return cell
 
 
@@ -140,7 +140,10 @@ class CharRNN(nnx.Module):
         self.hidden = _positive_int("hidden", hidden)
         self.embed_dim = _positive_int("embed_dim", embed_dim)
         self.kind = cell
-        self.embed = nnx.Embed(vocab_size, embed_dim, rngs=rngs)
+        # unit-variance embeddings, like the one-hot vectors they stand for; with Flax's default
+        # (variance 1 / embed_dim) the inputs hardly move the hidden state at first, and training
+        # sits for hundreds of steps on a plateau where only the last character or two are used
+        self.embed = nnx.Embed(vocab_size, embed_dim, embedding_init=nnx.initializers.normal(1.0), rngs=rngs)
         self.cell = make_cell(cell, embed_dim, hidden, rngs=rngs)
         self.out = nnx.Linear(hidden, vocab_size, rngs=rngs)
 
@@ -221,51 +224,47 @@ class CharWindows:
 
 
 # =========================================================================== scoring a text
-def char_log_probs(model: CharRNN, ids, span: int = 4096, context: int = 256, rows: int = 64,
-                   chunk: int = 256) -> np.ndarray:
+def char_log_probs(model: CharRNN, ids, rows: int = 64, context: int = 256, chunk: int = 256) -> np.ndarray:
     r"""The natural-log probability the model gives each character of ``ids`` (shape (n,)), every
     character predicted from the characters before it.
 
-    The first character is predicted from nothing (``first_logits``). The rest are cut into spans of
-    ``span`` characters that are scored side by side, ``rows`` at a time; each span is read
-    from ``context`` characters before its start (not scored), so every character but the first
-    few of the text has at least that much history. Inside a span the hidden state is carried
-    from character to character, in pieces of ``chunk`` steps.
+    The first character is predicted from nothing (``first_logits``). The others are cut into
+    ``rows`` spans of equal length that are read side by side, as one batch. Each span is read
+    from ``context`` characters before its start (those are not scored), so every character but
+    the first ``context`` of the text is predicted with at least that much history; inside a span
+    the hidden state is carried from character to character, in pieces of ``chunk`` steps. (The
+    models are trained on windows of a few dozen characters; they use far less than ``context``.)
     """
     ids = np.asarray(ids, dtype=np.int32).reshape(-1)
     n = len(ids)
-    for name, value in (("span", span), ("rows", rows), ("chunk", chunk)):
+    for name, value in (("rows", rows), ("chunk", chunk)):
         _positive_int(name, value)
     if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 0:
         raise ValueError(f"context must be an int >= 0, got {context!r}")
     if n == 0:
         raise ValueError("cannot score an empty text")
-    first = float(jax.nn.log_softmax(model.first_logits())[ids[0]])
+    out = np.zeros(n, dtype=np.float64)
+    out[0] = float(jax.nn.log_softmax(model.first_logits())[ids[0]])
     if n == 1:
-        return np.asarray([first])
-    # row r scores the targets t = 1 + r*span ... (exclusive) 1 + (r+1)*span; target t is predicted
-    # after reading input t - 1, and the row reads from input 1 + r*span - 1 - context on
-    starts = np.arange(1, n, span)  # first target of each row
-    length = context + span  # input positions per row
-    length = -(-length // chunk) * chunk  # a whole number of chunks (the end is padding)
+        return out
+    # target t (1 <= t < n) is predicted after reading input t - 1. Row r scores the targets
+    # starts[r] ... starts[r] + span - 1 and reads its inputs from starts[r] - 1 - context on.
+    span = -(-(n - 1) // rows)
+    starts = np.arange(1, n, span)  # (rows,) first target of each row
+    length = -(-(context + span) // chunk) * chunk  # input positions per row, a whole number of chunks
     position = starts[:, None] - 1 - context + np.arange(length)  # (rows, length) input positions
-    valid = (position >= 0) & (position < n - 1)  # only inputs whose target exists
+    valid = (position >= 0) & (position < n - 1)  # inputs that exist and have a target
     scored = valid & (position + 1 >= starts[:, None]) & (position + 1 < starts[:, None] + span)
     inputs = np.where(valid, ids[np.clip(position, 0, n - 1)], 0)
     targets = np.where(valid, ids[np.clip(position + 1, 0, n - 1)], 0)
 
     graphdef, state = nnx.split(model)
-    out = np.zeros(n, dtype=np.float64)
-    out[0] = first
-    for r0 in range(0, len(starts), rows):
-        sl = slice(r0, r0 + rows)
-        carry = model.initial_carry(len(starts[sl]))
-        for c0 in range(0, length, chunk):
-            cs = (sl, slice(c0, c0 + chunk))
-            carry, lp = _score_chunk(graphdef, state, carry, inputs[cs], targets[cs], valid[cs])
-            lp = np.asarray(lp)
-            mask = scored[cs]
-            out[position[cs][mask] + 1] = lp[mask]
+    carry = model.initial_carry(len(starts))
+    for c0 in range(0, length, chunk):
+        piece = slice(c0, c0 + chunk)
+        carry, log_probs = _score_chunk(graphdef, state, carry, inputs[:, piece], targets[:, piece], valid[:, piece])
+        mask = scored[:, piece]
+        out[position[:, piece][mask] + 1] = np.asarray(log_probs)[mask]
     return out
 
 
