@@ -2,9 +2,10 @@
 
 import sys
 
-from benchmarks import bpe, engine, word2vec
+from benchmarks import bpe, engine, transformer, word2vec
 
-ALL = {"engine": engine.main, "bpe": bpe.main, "word2vec": word2vec.main}
+ALL = {"engine": engine.main, "bpe": bpe.main, "word2vec": word2vec.main,
+       "transformer": transformer.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(ALL)

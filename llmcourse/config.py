@@ -81,18 +81,23 @@ class Preset:
     rnn_eval_chars: int  # validation characters those points are measured on
     rnn_gradient_len: int  # window length of the gradient-through-time measurement
     rnn_timing_max_len: int  # the step-time experiment times sequence lengths 8, 16, ... up to this
-    # --- chapter 8: the transformer, a character GPT on the scoreboard ---
+    # --- chapter 8: the transformer, a GPT over BPE tokens on the scoreboard ---
+    gpt_vocab_size: int  # byte-level BPE vocabulary (chapter 4's tokenizer) trained on the training text
     gpt_d_model: int  # width of the residual stream (token vectors)
     gpt_heads: int  # attention heads per layer (must divide gpt_d_model)
     gpt_layers: int  # transformer blocks
-    gpt_context: int  # characters of context, the length of the training windows
+    gpt_context: int  # tokens of context, the length of the training windows
     gpt_batch: int  # windows per training step
     gpt_steps: int
     gpt_learning_rate: float  # peak (AdamW, linear warm-up, cosine decay)
     gpt_warmup: int  # warm-up steps
     gpt_steps_per_call: int  # training steps fused into one compiled call
-    gpt_timing_max_len: int  # the step-time experiment times sequence lengths 16, 64, 256, ... up to this
+    gpt_timing_max_len: int  # the step-time experiment times sequence lengths 16, 64, 256, ... up to this (tokens)
     gpt_memory_max_len: int  # the attention-memory experiment measures lengths 64, 128, ... up to this
+    # --- the performance appendix (``llmcourse.performance``; ``make bench`` uses the cpu preset's) ---
+    bench_steps: int  # training steps per timed round of the MFU measurement
+    bench_prompt_tokens: int  # KV-cache benchmark: prompt length ...
+    bench_new_tokens: int  # ... and new tokens generated
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -121,8 +126,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", seed=0, wiki_max_chars=300_000, bigram_generate_words=12,
-        gpt_d_model=32, gpt_heads=4, gpt_layers=2, gpt_context=64, gpt_batch=16, gpt_steps=60, gpt_learning_rate=1e-2,
-        gpt_warmup=10, gpt_steps_per_call=30, gpt_timing_max_len=64, gpt_memory_max_len=256,
+        gpt_vocab_size=384, gpt_d_model=32, gpt_heads=4, gpt_layers=2, gpt_context=64, gpt_batch=16, gpt_steps=60,
+        gpt_learning_rate=1e-2, gpt_warmup=10, gpt_steps_per_call=30, gpt_timing_max_len=64, gpt_memory_max_len=256,
+        bench_steps=20, bench_prompt_tokens=32, bench_new_tokens=64,
         tokens_train_chars=200_000, bpe_vocab_size=1024,
         lm_train_chars=300_000, ngram_max_order=5, scoreboard_max_chars=50_000, sample_chars=80,
         w2v_wiki_chars=200_000, w2v_dims=32, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
@@ -136,8 +142,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "cpu": Preset(
         name="cpu", seed=0, wiki_max_chars=2_000_000, bigram_generate_words=20,
-        gpt_d_model=64, gpt_heads=4, gpt_layers=2, gpt_context=128, gpt_batch=32, gpt_steps=1200, gpt_learning_rate=5e-3,
-        gpt_warmup=50, gpt_steps_per_call=50, gpt_timing_max_len=1024, gpt_memory_max_len=2048,
+        gpt_vocab_size=1024, gpt_d_model=64, gpt_heads=4, gpt_layers=2, gpt_context=64, gpt_batch=64, gpt_steps=1000,
+        gpt_learning_rate=1e-2, gpt_warmup=50, gpt_steps_per_call=50, gpt_timing_max_len=1024, gpt_memory_max_len=2048,
+        bench_steps=200, bench_prompt_tokens=128, bench_new_tokens=512,
         tokens_train_chars=2_000_000, bpe_vocab_size=8192,
         lm_train_chars=10_000_000, ngram_max_order=10, scoreboard_max_chars=10_000_000, sample_chars=240,
         w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
@@ -151,8 +158,10 @@ PRESETS: dict[str, Preset] = {
     ),
     "gpu": Preset(
         name="gpu", seed=0, wiki_max_chars=3_000_000, bigram_generate_words=30,
-        gpt_d_model=256, gpt_heads=8, gpt_layers=6, gpt_context=256, gpt_batch=64, gpt_steps=3000, gpt_learning_rate=1e-3,
+        gpt_vocab_size=4096, gpt_d_model=256, gpt_heads=8, gpt_layers=6, gpt_context=256, gpt_batch=64, gpt_steps=3000,
+        gpt_learning_rate=1e-3,
         gpt_warmup=100, gpt_steps_per_call=100, gpt_timing_max_len=4096, gpt_memory_max_len=4096,
+        bench_steps=200, bench_prompt_tokens=128, bench_new_tokens=512,
         tokens_train_chars=3_000_000, bpe_vocab_size=16384,
         lm_train_chars=10_000_000, ngram_max_order=12, scoreboard_max_chars=10_000_000, sample_chars=400,
         w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,

@@ -163,3 +163,31 @@ def built_book(tmp_path_factory, executed_book) -> Path:
     if result.returncode != 0:
         pytest.fail(f"strict book build failed (exit {result.returncode}):\n{log[-6000:]}")
     return out / "_build" / "html"
+
+
+# --- chapter 7's cpu-preset models, trained once for the claims of chapters 7 and 8 ---
+@pytest.fixture(scope="session")
+def chapter7_cpu():
+    """Chapter 7's experiments at the cpu preset and its seed, run once per session for the claims
+    of chapters 7 and 8. The n-gram numbers are computed as chapter 5 computes them
+    (``ngram_sweep``)."""
+    from llmcourse import evaluation
+    from llmcourse.config import preset
+    from llmcourse.experiments import recurrent as rec
+
+    cfg = preset("cpu")
+    data = rec.char_data(cfg)
+    models = rec.train_chapter_models(cfg, data)
+    windows = rec.gradient_windows(cfg, data)
+    sweep = evaluation.ngram_sweep(cfg)
+    out = {
+        "cfg": cfg, "data": data, "models": models, "sweep": sweep,
+        "ngram": {name: bits for name, bits, _ in evaluation.ngram_scores(sweep)},
+        "scores": {k: rec.score(r.model, data) for k, r in models.items()},
+        "scaled": rec.scaled_rnn_gradients(cfg, data, rec.RECURRENT_SCALES),
+        "trained_gradients": {k: rec.gradient_by_distance(r.model, windows) for k, r in models.items()},
+        "samples": rec.samples(models[rec.GATED_CELL].model, data.tokenizer, cfg.sample_chars, seed=cfg.seed),
+        "far": min(rec.GRADIENT_DISTANCE, cfg.rnn_gradient_len - 1),
+    }
+    out["mixture"] = rec.mix(out["scores"][rec.GATED_CELL].log_probs, rec.kneser_ney_log_probs(sweep, data))
+    return out

@@ -200,25 +200,10 @@ def test_claim_exercise_forget_gate_arithmetic():
 
 # ============================================================================ claims (cpu preset)
 @pytest.fixture(scope="module")
-def cpu():
-    """The notebook's experiments at the cpu preset and its seed, run once for all claims. The
-    n-gram numbers are computed as chapter 5 computes them (``ngram_sweep``)."""
-    cfg = preset("cpu")
-    data = rec.char_data(cfg)
-    models = rec.train_chapter_models(cfg, data)
-    windows = rec.gradient_windows(cfg, data)
-    sweep = evaluation.ngram_sweep(cfg)
-    out = {
-        "cfg": cfg, "data": data, "models": models, "sweep": sweep,
-        "ngram": {name: bits for name, bits, _ in evaluation.ngram_scores(sweep)},
-        "scores": {k: rec.score(r.model, data) for k, r in models.items()},
-        "scaled": rec.scaled_rnn_gradients(cfg, data, rec.RECURRENT_SCALES),
-        "trained_gradients": {k: rec.gradient_by_distance(r.model, windows) for k, r in models.items()},
-        "samples": rec.samples(models[rec.GATED_CELL].model, data.tokenizer, cfg.sample_chars, seed=cfg.seed),
-        "far": min(rec.GRADIENT_DISTANCE, cfg.rnn_gradient_len - 1),
-    }
-    out["mixture"] = rec.mix(out["scores"][rec.GATED_CELL].log_probs, rec.kneser_ney_log_probs(sweep, data))
-    return out
+def cpu(chapter7_cpu):
+    """The notebook's experiments at the cpu preset (``chapter7_cpu`` in conftest.py: chapter 8's
+    claims compare with the same trained models)."""
+    return chapter7_cpu
 
 
 @pytest.mark.slow

@@ -22,7 +22,9 @@ def test_student_edition_has_no_solutions(tmp_path):
     for path in written:
         nb = nbformat.read(path, as_version=4)
         text = "\n".join(c.source for c in nb.cells)
-        assert "{solution}" not in text and text.count("{exercise}") >= 3
+        assert "{solution}" not in text
+        if path.parent.name == "chapters":  # appendix pages (the performance page) have no exercises
+            assert text.count("{exercise}") >= 3
 
 
 def test_refuses_to_overwrite_the_source_tree():

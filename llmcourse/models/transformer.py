@@ -339,12 +339,12 @@ def flops_per_token(model: GPT, seq_len: int | None = None) -> float:
 # =========================================================================== training
 def loss_fn(model: GPT, batch):
     r"""Mean next-token cross-entropy in nats over a batch ``{"x": ids, "y": next ids}`` (both
-    (batch, time)), in the engine's form ``(loss, metrics)``. The metric ``bits_per_char`` is the
-    same number in bits, :math:`H / \ln 2` — bits per character for a character model (for BPE
-    tokens it is bits per *token*; ``validation_bits_per_char`` divides by characters)."""
+    (batch, time)), in the engine's form ``(loss, metrics)``. The metric ``bits_per_token`` is the
+    same number in bits, :math:`H / \ln 2` (for a character model, bits per character;
+    ``validation_bits_per_char`` divides a text's bits by its characters whatever the tokens)."""
     logits = model(batch["x"])  # (batch, time, vocab_size)
     nats = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
-    return nats, {"bits_per_char": nats / math.log(2)}
+    return nats, {"bits_per_token": nats / math.log(2)}
 
 
 # =========================================================================== scoring a text

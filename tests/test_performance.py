@@ -1,0 +1,46 @@
+"""The performance measurements (``llmcourse.performance``): what they compute, not how fast —
+speed is measured by ``make bench`` and shown on the performance page, never asserted here."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from llmcourse import performance
+from llmcourse.config import preset
+from llmcourse.models.transformer import flops_per_token
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return preset("tiny")
+
+
+def test_mfu_is_model_arithmetic_over_the_matmul_rate(tiny):
+    m = performance.training_mfu(tiny, steps=4, rounds=1)
+    gpt = performance._gpt(tiny)
+    assert m.flops_per_token == flops_per_token(gpt) and m.parameters > 0
+    assert m.tokens_per_second == pytest.approx(tiny.gpt_batch * tiny.gpt_context / m.seconds_per_step)
+    assert m.mfu == pytest.approx(m.tokens_per_second * m.flops_per_token / m.matmul_flops_per_second)
+    assert 0 < m.mfu < 1.5  # a measured share of the machine: never wildly above 1
+
+
+def test_kv_cache_runs_give_the_same_tokens(tiny):
+    c = performance.kv_cache(tiny, prompt_tokens=8, new_tokens=12, repeats=1, train_steps=2)
+    assert [r.method for r in c.runs] == [performance.CACHED, performance.RECOMPUTED, performance.PYTHON_LOOP]
+    assert c.same_tokens and len(c.cached.tokens) == 8 + 12
+    assert c.speedup(performance.CACHED) == 1.0
+    assert math.isnan(c.runs[-1].first_call_seconds)  # the Python loop is timed once, compiled beforehand
+
+
+def test_engine_ratio_and_report(tiny):
+    e = performance.engine_vs_hand_written(tiny, calls=2, rounds=1)
+    assert e.ratio == e.hand_written_seconds / e.engine_seconds > 0
+    m = performance.TrainingMFU(1000, 6e3, 1e5, 0.01, 1e10)
+    c = performance.KVCache(2, 3, 50, [performance.CacheRun(performance.CACHED, 0.1, 1.0, [1, 2, 3, 4, 5]),
+                                       performance.CacheRun(performance.RECOMPUTED, 2.0, 3.0, [1, 2, 3, 4, 5])])
+    text = performance.report(tiny, m, c, performance.EngineStep(0.9, 1.0))
+    assert "MFU = 6% of the measured matmul rate (target >= 35%)" in text
+    assert "speed-up over recomputing (target >= 10): 20.0×" in text
+    assert "hand/engine = 0.90 (target >= 0.95)" in text
