@@ -96,6 +96,7 @@ class Preset:
     gpt_memory_max_len: int  # the attention-memory experiment measures lengths 64, 128, ... up to this
     # --- the performance appendix (``llmcourse.performance``; ``make bench`` uses the cpu preset's) ---
     bench_steps: int  # training steps per timed round of the MFU measurement
+    bench_matmul_size: int  # n of the n × n float32 matmul that measures the machine's peak rate
     bench_prompt_tokens: int  # KV-cache benchmark: prompt length ...
     bench_new_tokens: int  # ... and new tokens generated
 
@@ -128,7 +129,7 @@ PRESETS: dict[str, Preset] = {
         name="tiny", seed=0, wiki_max_chars=300_000, bigram_generate_words=12,
         gpt_vocab_size=384, gpt_d_model=32, gpt_heads=4, gpt_layers=2, gpt_context=64, gpt_batch=16, gpt_steps=60,
         gpt_learning_rate=1e-2, gpt_warmup=10, gpt_steps_per_call=30, gpt_timing_max_len=64, gpt_memory_max_len=256,
-        bench_steps=20, bench_prompt_tokens=32, bench_new_tokens=64,
+        bench_steps=20, bench_matmul_size=512, bench_prompt_tokens=32, bench_new_tokens=64,
         tokens_train_chars=200_000, bpe_vocab_size=1024,
         lm_train_chars=300_000, ngram_max_order=5, scoreboard_max_chars=50_000, sample_chars=80,
         w2v_wiki_chars=200_000, w2v_dims=32, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
@@ -144,7 +145,7 @@ PRESETS: dict[str, Preset] = {
         name="cpu", seed=0, wiki_max_chars=2_000_000, bigram_generate_words=20,
         gpt_vocab_size=1024, gpt_d_model=64, gpt_heads=4, gpt_layers=2, gpt_context=64, gpt_batch=64, gpt_steps=1000,
         gpt_learning_rate=1e-2, gpt_warmup=50, gpt_steps_per_call=50, gpt_timing_max_len=1024, gpt_memory_max_len=2048,
-        bench_steps=200, bench_prompt_tokens=128, bench_new_tokens=512,
+        bench_steps=200, bench_matmul_size=2048, bench_prompt_tokens=128, bench_new_tokens=512,
         tokens_train_chars=2_000_000, bpe_vocab_size=8192,
         lm_train_chars=10_000_000, ngram_max_order=10, scoreboard_max_chars=10_000_000, sample_chars=240,
         w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,
@@ -161,7 +162,7 @@ PRESETS: dict[str, Preset] = {
         gpt_vocab_size=4096, gpt_d_model=256, gpt_heads=8, gpt_layers=6, gpt_context=256, gpt_batch=64, gpt_steps=3000,
         gpt_learning_rate=1e-3,
         gpt_warmup=100, gpt_steps_per_call=100, gpt_timing_max_len=4096, gpt_memory_max_len=4096,
-        bench_steps=200, bench_prompt_tokens=128, bench_new_tokens=512,
+        bench_steps=200, bench_matmul_size=8192, bench_prompt_tokens=128, bench_new_tokens=512,
         tokens_train_chars=3_000_000, bpe_vocab_size=16384,
         lm_train_chars=10_000_000, ngram_max_order=12, scoreboard_max_chars=10_000_000, sample_chars=400,
         w2v_wiki_chars=10_000_000, w2v_dims=100, w2v_window=5, w2v_negatives=5, w2v_min_count=5, w2v_sample=1e-3,

@@ -118,7 +118,7 @@ def training_mfu(cfg, steps: int | None = None, rounds: int = 3) -> TrainingMFU:
     text): the best of ``rounds`` fits of ``steps`` steps (default ``cfg.bench_steps``), after one
     fit that compiles. The matmul rate is measured before and after, and the higher kept."""
     steps = steps or cfg.bench_steps
-    rate = matmul_rate()
+    rate = matmul_rate(cfg.bench_matmul_size)
     model = _gpt(cfg)
     config = TrainConfig(steps=steps, batch_size=cfg.gpt_batch, learning_rate=cfg.gpt_learning_rate,
                          steps_per_call=min(cfg.gpt_steps_per_call, steps), log_every=min(cfg.gpt_steps_per_call, steps),
@@ -127,7 +127,7 @@ def training_mfu(cfg, steps: int | None = None, rounds: int = 3) -> TrainingMFU:
     data = _random_windows(cfg)
     trainer.fit(data)  # compiles
     seconds = _best(lambda: trainer.fit(data), rounds)
-    rate = max(rate, matmul_rate())
+    rate = max(rate, matmul_rate(cfg.bench_matmul_size))
     tokens = steps * cfg.gpt_batch * cfg.gpt_context
     return TrainingMFU(parameter_count(model), flops_per_token(model), tokens / seconds, seconds / steps, rate)
 
@@ -216,9 +216,11 @@ class EngineStep:
         return self.hand_written_seconds / self.engine_seconds
 
 
-def engine_vs_hand_written(cfg, calls: int = 50, rounds: int = 5) -> EngineStep:
+def engine_vs_hand_written(cfg, calls: int | None = None, rounds: int = 5) -> EngineStep:
     """Seconds per step of the engine's compiled step and of a hand-written ``jax.jit`` step on the
-    preset's GPT, the same batch, optimizer and donation; interleaved rounds, best of each."""
+    preset's GPT, the same batch, optimizer and donation; ``rounds`` interleaved rounds of ``calls``
+    steps each (default ``cfg.bench_steps // 4``), the best of each."""
+    calls = calls or max(5, cfg.bench_steps // 4)
     config = TrainConfig(steps=calls, batch_size=cfg.gpt_batch, learning_rate=cfg.gpt_learning_rate, progress=False)
     tx = config.optax_transform()
     batch = _random_windows(cfg).next_batch(cfg.gpt_batch)
@@ -266,7 +268,7 @@ def report(cfg, mfu: TrainingMFU, cache: KVCache, engine: EngineStep) -> str:
              f"{cfg.gpt_context}, batch {cfg.gpt_batch}, V = {cfg.gpt_vocab_size}; {machine()}) ==",
              "", "(a) training throughput and model FLOPs utilisation",
              f"  parameters {mfu.parameters:,}; FLOPs per token 6N + 12 L T d = {mfu.flops_per_token / 1e6:.2f} M",
-             f"  float32 matmul rate (2048³): {mfu.matmul_flops_per_second / 1e9:.1f} GFLOP/s",
+             f"  float32 matmul rate ({cfg.bench_matmul_size}³): {mfu.matmul_flops_per_second / 1e9:.1f} GFLOP/s",
              f"  training: {mfu.tokens_per_second:,.0f} tokens/s ({mfu.seconds_per_step * 1e3:.1f} ms/step), "
              f"{mfu.achieved_flops_per_second / 1e9:.1f} GFLOP/s",
              f"  MFU = {mfu.mfu:.0%} of the measured matmul rate (target >= {MFU_TARGET:.0%})",

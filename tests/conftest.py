@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NETGUARD = Path(__file__).parent / "netguard"
 
 # --- offline: this process and every Python process it starts refuse non-loopback connections ---
-_NET_LOG = Path(tempfile.mkdtemp(prefix="llmcourse-net-")) / "network.log"
-os.environ["LLMCOURSE_NETWORK_LOG"] = str(_NET_LOG)
+# one log for the whole run: pytest-xdist workers inherit the controller's, which checks it at the end
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("LLMCOURSE_NETWORK_LOG"):
+    _NET_LOG = Path(os.environ["LLMCOURSE_NETWORK_LOG"])
+else:
+    _NET_LOG = Path(tempfile.mkdtemp(prefix="llmcourse-net-")) / "network.log"
+    os.environ["LLMCOURSE_NETWORK_LOG"] = str(_NET_LOG)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(NETGUARD)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
@@ -24,9 +28,13 @@ import importlib.util  # noqa: E402
 sys.path.insert(0, str(ROOT / "tools"))
 import student_edition as _student_edition  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("llmcourse_netguard", NETGUARD / "sitecustomize.py")
-netguard = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(netguard)  # installs the guard in this process
+_loaded = sys.modules.get("sitecustomize")
+if _loaded is not None and Path(getattr(_loaded, "__file__", "") or "").parent == NETGUARD:
+    netguard = _loaded  # a process started with our PYTHONPATH (an xdist worker) has the guard already
+else:
+    _spec = importlib.util.spec_from_file_location("llmcourse_netguard", NETGUARD / "sitecustomize.py")
+    netguard = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(netguard)  # installs the guard in this process
 
 # --- the tiny preset for everything the tests start, unless a test asks for another ---
 os.environ["LLMCOURSE_PRESET"] = "tiny"
@@ -40,6 +48,20 @@ _VENV_JUPYTER = Path(sys.prefix) / "share" / "jupyter"
 os.environ["JUPYTER_PATH"] = os.pathsep.join(
     [str(_VENV_JUPYTER)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
 )
+
+
+# --- with pytest-xdist (`make test` runs two workers, --dist loadgroup): the tests of one module run
+# on one worker, so a module's fixtures are computed once; modules that share a session fixture
+# share a worker: the executed book (notebooks, book build, browser) and chapter 7's trained models.
+XDIST_GROUPS = {"test_notebooks": "book", "test_book": "book", "test_browser": "book",
+                "test_ch07": "recurrent", "test_ch08": "recurrent"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS.get(module, module)))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -187,7 +187,7 @@ def cpu(chapter7_cpu):
         "cfg": cfg, "data": data, "trained": trained, "scored": scored,
         "rnn": chapter7_cpu["scores"]["lstm"].bits_per_char, "ngram": chapter7_cpu["ngram"],
         "sentence": sentence, "weights": tx.attention_maps(trained.model, data.tokenizer, sentence),
-        "times": tx.step_times(cfg, data.tokenizer.vocab_size), "memory": tx.attention_memory(cfg),
+        "times": tx.step_times(cfg, data.tokenizer.vocab_size, repeats=1), "memory": tx.attention_memory(cfg),
         "cache": tx.cache_timing(trained.model, prompt, n_new),
         "samples": tx.samples(trained.model, data.tokenizer, 4 * cfg.gpt_context, seed=cfg.seed),
     }
