@@ -30,9 +30,9 @@ book: $(STAMP)
 book-tiny: $(STAMP)
 	LLMCOURSE_QUIET=1 LLMCOURSE_PRESET=tiny $(BIN)/jupyter-book build . -W -n --keep-going
 
-# two pytest workers; tests that share an expensive session fixture stay on one (see tests/conftest.py)
+# two pytest workers; a module's tests, and modules sharing an expensive fixture, stay on one (tests/conftest.py)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -50,18 +50,22 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
 )
 
 
-# --- with pytest-xdist (`make test` runs two workers, --dist loadgroup): the tests of one module run
-# on one worker, so a module's fixtures are computed once; modules that share a session fixture
-# share a worker: the executed book (notebooks, book build, browser) and chapter 7's trained models.
+# --- with pytest-xdist (`make test` runs two workers): all tests of one module run on one worker, so a
+# module's fixtures are computed once; modules that share a session fixture share a worker too: the
+# executed book (notebooks, book build, browser) and chapter 7's trained models (chapters 7 and 8).
 XDIST_GROUPS = {"test_notebooks": "book", "test_book": "book", "test_browser": "book",
                 "test_ch07": "recurrent", "test_ch08": "recurrent"}
 
+if importlib.util.find_spec("xdist") is not None:
+    def pytest_xdist_make_scheduler(config, log):
+        from xdist.scheduler import LoadScopeScheduling
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS.get(module, module)))
+        class ByModuleGroup(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+                return XDIST_GROUPS.get(module, module)
+
+        return ByModuleGroup(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
