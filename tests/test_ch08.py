@@ -17,7 +17,6 @@ from llmcourse.exercises import ch08
 from llmcourse.experiments import language_models as lm
 from llmcourse.experiments import transformer as tx
 from llmcourse.models.transformer import attention, causal_mask, flops_per_token
-from llmcourse.notebook import setup_cell_source
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "chapters" / "08_attention_transformer.ipynb"
@@ -94,13 +93,10 @@ def _notebook():
 
 
 def test_notebook_form():
+    """What is particular to this chapter; the setup cell, empty outputs and the exercise anatomy
+    are checked for every chapter by test_notebooks.py."""
     nb = _notebook()
-    assert nb.cells[0].source == setup_cell_source()
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert text.count("{exercise}") >= 3 and text.count("{solution}") >= text.count("{exercise}")
     for term in ("어텐션", "쿼리/키/값", "셀프 어텐션", "멀티헤드", "위치 인코딩", "KV 캐시"):
         assert term in text, term
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")

@@ -95,12 +95,6 @@ class TrainedRNN:
     history: History
     parameters: int
 
-    @property
-    def final_training_bits(self) -> float:
-        """Training bits per character, averaged over the last 10% of the steps."""
-        bits = np.asarray(self.history.train["bits_per_char"])
-        return float(bits[-max(1, len(bits) // 10) :].mean())
-
 
 def train_char_rnn(cfg, data: CharData, cell: str, steps: int, learning_rate: float, name: str | None = None) -> TrainedRNN:
     """A ``CharRNN`` (``cfg.rnn_hidden`` hidden units, ``cfg.rnn_embed``-wide embeddings) trained
