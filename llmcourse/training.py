@@ -325,6 +325,7 @@ def make_train_step(graphdef, treedef, loss_fn: LossFn, update: UpdateFn | None 
 def make_eval_step(graphdef, treedef, loss_fn: LossFn):
     def eval_step(leaves, batch):
         model, _ = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
+        model.eval()  # no dropout when measuring
         loss, aux = loss_fn(model, batch)
         return {"loss": loss, **aux}
 
@@ -385,6 +386,7 @@ class Trainer:
                 )
         self.replicated = NamedSharding(self.mesh, P())
         self.split_batch = NamedSharding(self.mesh, P("data"))
+        model.train()  # dropout on while training (a no-op for models without it); fit ends with model.eval()
         self.graphdef, state = nnx.split((model, self.optimizer))
         leaves, self.treedef = jax.tree.flatten(state)
         self.state = jax.device_put(leaves, self.replicated)  # flat list of arrays, replicated
@@ -405,6 +407,7 @@ class Trainer:
     def sync_model(self):
         """Write the trained state back into the ``model`` and ``optimizer`` objects."""
         nnx.update((self.model, self.optimizer), jax.tree.unflatten(self.treedef, self.state))
+        self.model.eval()
 
     def evaluate(self, data) -> dict[str, float]:
         """Metrics averaged over every example of ``data`` (weighted by batch size)."""

@@ -296,6 +296,36 @@ def test_a_gpt_learns_a_repeating_text():
     assert validation_bits_per_char(model, tok, text[:200]) < 1.0
 
 
+def test_dropout_only_while_the_engine_trains():
+    """Dropout zeroes numbers in training steps only: a fresh model, the engine's evaluation and
+    the model after ``fit`` are deterministic; the parameters start as without dropout."""
+    text = "the cat sat on the mat. " * 40
+    tok = CharTokenizer.train(text)
+    ids = np.asarray(tok.encode(text), np.int32)
+    from llmcourse.models.rnn import CharWindows
+    from llmcourse.training import Trainer
+
+    plain = GPT(tok.vocab_size, 16, 32, 4, 2, rngs=nnx.Rngs(0))
+    model = GPT(tok.vocab_size, 16, 32, 4, 2, dropout=0.5, rngs=nnx.Rngs(0))
+    window = jnp.asarray(ids[None, :16])
+    assert np.array_equal(model(window), plain(window))  # same start, and no dropout outside training
+    cfg = TrainConfig(steps=4, batch_size=8, learning_rate=1e-3, progress=False)
+    trainer = Trainer(model, loss_fn, cfg)
+    batch = {"x": window, "y": jnp.asarray(ids[None, 1:17])}
+    assert trainer.evaluate(batch)["loss"] == pytest.approx(float(loss_fn(plain, batch)[0]), rel=1e-5)  # evaluation: no dropout
+    history = trainer.fit(CharWindows(ids, 16, seed=0))
+    plain_history = train(plain, loss_fn, CharWindows(ids, 16, seed=0), cfg)
+    assert history.losses[0] > plain_history.losses[0]  # half the numbers zeroed: a worse first step
+    assert np.array_equal(model(window), model(window))  # back to deterministic after fit
+    assert model.dropout.deterministic
+
+
+def test_dropout_must_be_a_share():
+    for bad in (-0.1, 1.0, "0.1", None):
+        with pytest.raises(TransformerError, match=r"dropout is the share .* in \[0, 1\)"):
+            GPT(V, 8, 16, 2, dropout=bad, rngs=nnx.Rngs(0))
+
+
 # ============================================================================ errors
 def test_d_model_not_divisible_by_heads_is_a_clear_error():
     with pytest.raises(TransformerError, match=r"d_model=30 is not divisible by n_heads=4.*divisors of d_model"):

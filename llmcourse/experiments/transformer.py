@@ -122,10 +122,11 @@ def token_data(cfg) -> TokenText:
 
 # =========================================================================== the GPT
 def build_gpt(cfg, vocab_size: int, positions: str = "learned", seed: int | None = None,
-              context_length: int | None = None) -> GPT:
-    """The chapter's GPT at ``cfg``'s sizes (untied output layer)."""
+              context_length: int | None = None, dropout: float = 0.0) -> GPT:
+    """The chapter's GPT at ``cfg``'s sizes (untied output layer; ``dropout`` while training only)."""
     return GPT(vocab_size, context_length or cfg.gpt_context, cfg.gpt_d_model, cfg.gpt_heads, cfg.gpt_layers,
-               positions=positions, tie_embeddings=False, rngs=nnx.Rngs(cfg.seed if seed is None else seed))
+               positions=positions, tie_embeddings=False, dropout=dropout,
+               rngs=nnx.Rngs(cfg.seed if seed is None else seed))
 
 
 def train_config(cfg, steps: int | None = None) -> TrainConfig:
@@ -154,10 +155,10 @@ class TrainedGPT:
         return float(bits[-max(1, len(bits) // 10):].mean())
 
 
-def train_gpt(cfg, data, positions: str = "learned", steps: int | None = None) -> TrainedGPT:
+def train_gpt(cfg, data, positions: str = "learned", steps: int | None = None, dropout: float = 0.0) -> TrainedGPT:
     """The chapter's GPT trained on random windows of ``cfg.gpt_context`` tokens of the training
     text (``data``: ``token_data(cfg)``)."""
-    model = build_gpt(cfg, data.tokenizer.vocab_size, positions)
+    model = build_gpt(cfg, data.tokenizer.vocab_size, positions, dropout=dropout)
     history = Trainer(model, loss_fn, train_config(cfg, steps)).fit(
         CharWindows(data.train_ids, cfg.gpt_context, seed=cfg.seed))
     return TrainedGPT(model, history, parameter_count(model), positions)

@@ -187,10 +187,12 @@ class Block(nnx.Module):
         self.norm2 = nnx.LayerNorm(d_model, rngs=rngs)
         self.mlp = MLP(d_model, mlp_hidden, rngs=rngs, out_init_scale=out_init_scale)
 
-    def __call__(self, x: jax.Array, return_weights: bool = False):
+    def __call__(self, x: jax.Array, return_weights: bool = False, dropout=None):
+        """``dropout``: the model's ``nnx.Dropout``, applied to each branch before it is added."""
+        drop = dropout or (lambda y: y)
         a, weights = self.attn(self.norm1(x), return_weights=True)  # (batch, time, d_model)
-        x = x + a
-        x = x + self.mlp(self.norm2(x))
+        x = x + drop(a)
+        x = x + drop(self.mlp(self.norm2(x)))
         return (x, weights) if return_weights else x
 
     def decode(self, x: jax.Array, cache_k, cache_v, position):
@@ -214,7 +216,7 @@ class GPT(nnx.Module):
 
     def __init__(self, vocab_size: int, context_length: int, d_model: int = 128, n_heads: int = 4,
                  n_layers: int = 4, mlp_ratio: int = 4, *, positions: str = "learned",
-                 tie_embeddings: bool = True, rngs: nnx.Rngs):
+                 tie_embeddings: bool = True, dropout: float = 0.0, rngs: nnx.Rngs):
         self.vocab_size = _positive_int("vocab_size", vocab_size)
         self.context_length = _positive_int("context_length", context_length)
         self.d_model = _positive_int("d_model", d_model)
@@ -239,6 +241,11 @@ class GPT(nnx.Module):
         self.final_norm = nnx.LayerNorm(d_model, rngs=rngs)
         if not tie_embeddings:
             self.unembed = nnx.Linear(d_model, vocab_size, rngs=rngs)
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+            raise TransformerError(f"dropout is the share of numbers zeroed in training: a number in [0, 1), got {dropout!r}")
+        # made last, so the parameters start the same with or without it; off (deterministic)
+        # except while the engine trains the model (``Trainer`` calls ``model.train()``)
+        self.dropout = nnx.Dropout(dropout, deterministic=True, rngs=rngs) if dropout else None
 
     # -- pieces shared by the full and the cached path
     def _check_ids(self, ids) -> jax.Array:
@@ -269,9 +276,11 @@ class GPT(nnx.Module):
     def __call__(self, ids: jax.Array, return_attention: bool = False):
         ids = self._check_ids(ids)
         x = self.embed(ids) + self.position_code(0, ids.shape[1])  # (batch, time, d_model)
+        if self.dropout is not None:
+            x = self.dropout(x)
         weights = []
         for block in self.blocks:
-            x, w = block(x, return_weights=True)  # w: (batch, heads, time, time)
+            x, w = block(x, return_weights=True, dropout=self.dropout)  # w: (batch, heads, time, time)
             weights.append(w)
         logits = self._logits(x)  # (batch, time, vocab_size)
         return (logits, jnp.stack(weights, axis=1)) if return_attention else logits  # weights: (batch, layers, heads, time, time)
