@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from llmcourse.performance import hand_written_step
 from llmcourse.training import TrainConfig, Trainer
 
 
@@ -68,12 +69,7 @@ def bench_model(d_in, hidden, d_out, batch_size, n_calls):
         logits = jax.nn.relu(batch["x"] @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
         return optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
 
-    @jax.jit(donate_argnums=(0, 1))
-    def hand_step(params, opt_state, batch):
-        loss, grads = jax.value_and_grad(hand_loss)(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
+    hand_step = hand_written_step(hand_loss, tx)
     state = [params, tx.init(params)]
 
     def run_hand(n):

@@ -216,6 +216,21 @@ class EngineStep:
         return self.hand_written_seconds / self.engine_seconds
 
 
+def hand_written_step(loss, tx: optax.GradientTransformation):
+    """The training step a JAX programmer writes by hand, the baseline the engine is measured
+    against: ``jax.jit`` of ``value_and_grad`` and the optax update over plain arrays, the parameter
+    and optimizer buffers donated. ``loss(params, batch)`` returns a scalar;
+    ``step(params, opt_state, batch)`` returns ``(params, opt_state, loss)``."""
+
+    @jax.jit(donate_argnums=(0, 1))
+    def step(params, opt_state, batch):
+        value, grads = jax.value_and_grad(loss)(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    return step
+
+
 def engine_vs_hand_written(cfg, calls: int | None = None, rounds: int = 5) -> EngineStep:
     """Seconds per step of the engine's compiled step and of a hand-written ``jax.jit`` step on the
     preset's GPT, the same batch, optimizer and donation; ``rounds`` interleaved rounds of ``calls``
@@ -230,12 +245,7 @@ def engine_vs_hand_written(cfg, calls: int | None = None, rounds: int = 5) -> En
         logits = nnx.merge(graphdef, params)(batch["x"])
         return optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
 
-    @jax.jit(donate_argnums=(0, 1))
-    def hand_step(params, opt_state, batch):
-        loss, grads = jax.value_and_grad(hand_loss)(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
+    hand_step = hand_written_step(hand_loss, tx)
     state = [params, tx.init(params)]
     device_batch = jax.device_put(batch)
 

@@ -44,3 +44,32 @@ def test_engine_ratio_and_report(tiny):
     assert "MFU = 6% of the measured matmul rate (target >= 35%)" in text
     assert "speed-up over recomputing (target >= 10): 20.0×" in text
     assert "hand/engine = 0.90 (target >= 0.95)" in text
+
+
+def test_the_hand_written_step_does_the_engines_work(tiny):
+    """The baseline of the engine benchmark is the same computation: one step from the same
+    parameters on the same batch gives the same loss and the same new parameters."""
+    import jax
+    import numpy as np
+    import optax
+    from flax import nnx
+
+    from llmcourse.models.transformer import loss_fn
+    from llmcourse.training import TrainConfig, Trainer
+
+    config = TrainConfig(steps=1, batch_size=tiny.gpt_batch, learning_rate=tiny.gpt_learning_rate, progress=False)
+    batch = performance._random_windows(tiny).next_batch(tiny.gpt_batch)
+    graphdef, params = nnx.split(performance._gpt(tiny), nnx.Param)
+
+    def loss(p, b):
+        return optax.softmax_cross_entropy_with_integer_labels(nnx.merge(graphdef, p)(b["x"]), b["y"]).mean()
+
+    tx = config.optax_transform()
+    new_params, _, hand_loss = performance.hand_written_step(loss, tx)(params, tx.init(params), batch)
+    model = performance._gpt(tiny)
+    trainer = Trainer(model, loss_fn, config)
+    trainer.state, metrics = trainer._train_step(trainer.state, trainer._shard(batch))
+    trainer.sync_model()
+    assert float(metrics["loss"]) == pytest.approx(float(hand_loss), rel=1e-5)
+    for a, b in zip(jax.tree.leaves(nnx.state(model, nnx.Param)), jax.tree.leaves(new_params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)

@@ -195,6 +195,14 @@ class Block(nnx.Module):
         x = x + drop(self.mlp(self.norm2(x)))
         return (x, weights) if return_weights else x
 
+    def prefill(self, x: jax.Array):
+        """``__call__`` on a prompt (no dropout), also returning the keys and values it computed,
+        (batch, heads, time, head_dim) each, for the KV cache."""
+        q, k, v = self.attn.queries_keys_values(self.norm1(x))  # (batch, heads, time, head_dim)
+        y, _ = attention(q, k, v, causal_mask(x.shape[1]))
+        x = x + self.attn.out(self.attn.merge_heads(y))
+        return x + self.mlp(self.norm2(x)), k, v
+
     def decode(self, x: jax.Array, cache_k, cache_v, position):
         a, cache_k, cache_v = self.attn.decode(self.norm1(x), cache_k, cache_v, position)
         x = x + a
@@ -301,10 +309,9 @@ class GPT(nnx.Module):
         x = self.embed(ids) + self.position_code(0, ids.shape[1])  # (batch, time, d_model)
         keys, values = [], []
         for layer, block in enumerate(self.blocks):
-            _, k, v = block.attn.queries_keys_values(block.norm1(x))  # (batch, heads, time, head_dim)
+            x, k, v = block.prefill(x)  # k, v: (batch, heads, time, head_dim)
             keys.append(jax.lax.dynamic_update_slice(cache["k"][layer], k, (0, 0, 0, 0)))
             values.append(jax.lax.dynamic_update_slice(cache["v"][layer], v, (0, 0, 0, 0)))
-            x = block(x)
         return self._logits(x[:, -1:])[:, 0], {"k": keys, "v": values}
 
     def decode_step(self, token: jax.Array, position: jax.Array, cache: dict):
