@@ -23,6 +23,10 @@ Design notes (measured in ``benchmarks/engine.py``):
 * Data parallel: a one-axis mesh ``('data',)`` over ``jax.devices()``. Each batch is split along
   its first axis across devices; parameters and optimizer state are replicated. XLA inserts the
   gradient all-reduce. With one device the mesh has size 1 and nothing changes.
+* Training and evaluation modes: ``Trainer`` puts the model in ``train()`` mode (NNX's switch for
+  ``nnx.Dropout`` and ``nnx.BatchNorm``) before it compiles the train step, runs the eval step on
+  an ``eval()`` copy, and hands the model back after ``fit`` in ``eval()`` mode. A dropout model's
+  random stream is part of the state the step carries, so every step draws a new mask.
 * Sparse updates (``update=``, chapter 6): a step normally differentiates the loss with respect to
   every parameter. For an embedding table that is a dense gradient the size of the table (the
   gradient of a gather is a scatter-add into zeros), and optax then rewrites every row, although a

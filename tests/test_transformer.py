@@ -318,6 +318,8 @@ def test_dropout_only_while_the_engine_trains():
     assert history.losses[0] > plain_history.losses[0]  # half the numbers zeroed: a worse first step
     assert np.array_equal(model(window), model(window))  # back to deterministic after fit
     assert model.dropout.deterministic
+    # a new mask every time: 4 steps x (the embeddings + attention and MLP of 2 blocks) draws
+    assert int(model.dropout.rngs.count[...]) == 4 * (1 + 2 * 2)
 
 
 def test_dropout_must_be_a_share():

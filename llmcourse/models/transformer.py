@@ -219,7 +219,11 @@ class GPT(nnx.Module):
 
     ``positions``: ``"learned"`` (a trained vector per position, as in GPT-2) or ``"sinusoidal"``
     (the fixed code of ``sinusoidal_positions``). ``tie_embeddings``: the output layer reuses the
-    token embedding (logits = h · Eᵀ), saving ``vocab_size × d_model`` parameters.
+    token embedding (logits = h · Eᵀ), saving ``vocab_size × d_model`` parameters. ``dropout``:
+    the share of the token vectors' numbers, and of each attention and MLP output, zeroed (and the
+    rest scaled by 1 / (1 - dropout)) in training steps only: the engine's ``Trainer`` switches the
+    model to ``train()`` mode while it trains and back to ``eval()``; the cached path (``prefill``,
+    ``decode_step``) never drops.
     """
 
     def __init__(self, vocab_size: int, context_length: int, d_model: int = 128, n_heads: int = 4,
