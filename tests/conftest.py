@@ -92,6 +92,16 @@ def toc_notebooks() -> list[Path]:
 BOOK_FILES = ["_config.yml", "_toc.yml", "index.md", "references.bib"]
 
 
+def glue_names(nb) -> tuple[set[str], set[str]]:
+    """(names the prose shows with {glue:text}, names a code cell glues with a literal glue("name", ...))."""
+    import re
+
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    return (set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", prose)),
+            set(re.findall(r'glue\(\s*"([a-z_0-9]+)"', code)))
+
+
 def solution_code(nb) -> list[tuple[str, str]]:
     """(label, code) for every ```python block inside a {solution} directive of the notebook."""
     import re

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import nbformat
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, glue_names
 from flax import nnx
 
 from llmcourse.config import preset
@@ -299,8 +299,7 @@ def test_notebook_uses_only_glued_numbers_it_defines():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    used = set(re.findall(r"\{glue:text\}`([a-z0-9_]+)", prose))
-    glued = set(re.findall(r"glue\(\s*\"([a-z0-9_]+)\"", code))
+    used, glued = glue_names(nb)
     # f-string keys: f"pca{k}_mse" for k in CODE_SIZES, f"{key}_width" for key in small/medium/large
     for k in (2, 8):
         glued |= {f"pca{k}_mse", f"ae{k}_mse"} if 'glue(f"pca{k}_mse"' in code else set()

@@ -15,6 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
+from conftest import glue_names
 from llmcourse import evaluation, generation
 from llmcourse.config import preset
 from llmcourse.data import wikipedia_text
@@ -492,11 +493,7 @@ def test_notebook_form():
 
 
 def test_every_glued_name_in_the_prose_is_glued_by_the_code():
-    nb = _notebook()
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    used = set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", text))
-    glued = set(re.findall(r'glue\("([a-z_0-9]+)"', code))
+    used, glued = glue_names(_notebook())
     assert used and used <= glued, sorted(used - glued)
 
 

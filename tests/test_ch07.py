@@ -14,7 +14,7 @@ import optax
 import pytest
 from flax import nnx
 
-from llmcourse import evaluation
+from conftest import glue_names
 from llmcourse.config import preset
 from llmcourse.exercises import ch07
 from llmcourse.experiments import recurrent as rec
@@ -142,8 +142,7 @@ def test_notebook_form():
 
 
 def test_every_glued_name_in_the_prose_is_glued_by_the_code():
-    used = set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", _prose()))
-    glued = set(re.findall(r'glue\("([a-z_0-9]+)"', _code()))
+    used, glued = glue_names(_notebook())
     assert used and used <= glued, sorted(used - glued)
 
 

@@ -3,7 +3,6 @@ number or comparison its prose states (claims), at the ``cpu`` preset and the no
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import nbformat
 import numpy as np
 import pytest
 
+from conftest import glue_names
 from llmcourse.config import preset
 from llmcourse.exercises import ch08
-from llmcourse.experiments import language_models as lm
 from llmcourse.experiments import transformer as tx
 from llmcourse.models.transformer import attention, causal_mask, flops_per_token
 
@@ -112,11 +111,7 @@ def test_notebook_form():
 
 
 def test_every_glued_name_in_the_prose_is_glued_by_the_code():
-    nb = _notebook()
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    used = set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", text))
-    glued = set(re.findall(r'glue\("([a-z_0-9]+)"', code))
+    used, glued = glue_names(_notebook())
     assert used and used <= glued, sorted(used - glued)
 
 
