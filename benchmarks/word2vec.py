@@ -176,7 +176,7 @@ def versus_gensim(sentences, settings: Word2VecSettings, repeats: int = 2, in_or
 def main():
     cfg = preset("cpu")
     load_before = os.getloadavg()
-    sentences = training_sentences(cfg.w2v_wiki_chars)
+    sentences = training_sentences(cfg.w2v.wiki_chars)
     n_words = sum(map(len, sentences))
     base = Word2VecSettings.from_preset(cfg)
     print(f"\n== word2vec: llmcourse vs gensim (workers=2): {n_words:,} words × {base.epochs} epochs, "

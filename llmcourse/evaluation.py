@@ -117,9 +117,9 @@ def stratified_subset(index, labels, fraction: float, rng) -> np.ndarray:
 def compare_rules_and_learning(sentences, labels, cfg, rules=None) -> RulesVsLearning:
     """Chapter 2's experiment: the keyword rules against three learned models, on held-out sentences.
 
-    Stratified ``cfg.logreg_folds``-fold cross-validation, repeated ``cfg.logreg_repeats`` times with
+    Stratified ``cfg.logreg.folds``-fold cross-validation, repeated ``cfg.logreg.repeats`` times with
     seeds ``cfg.seed``, ``cfg.seed + 1``, ...; every learned model is trained with
-    ``train_logistic_regression(x, y, cfg.logreg_steps, cfg.logreg_learning_rate)`` on its fold's
+    ``train_logistic_regression(x, y, cfg.logreg.steps, cfg.logreg.learning_rate)`` on its fold's
     training sentences only (vocabulary included). The learning curve trains the same models on
     class-balanced subsets of each training fold — ``1/2**(points-1), ..., 1/4, 1/2, 1`` of it, so
     the training set doubles from point to point — and tests on the same held-out fold; its last
@@ -135,7 +135,7 @@ def compare_rules_and_learning(sentences, labels, cfg, rules=None) -> RulesVsLea
     if not np.all((labels == 0) | (labels == 1)):
         raise ValueError(f"labels must be 0/1, got values {np.unique(labels)[:10]}")
     rules = KeywordRules() if rules is None else rules
-    folds, repeats, points = cfg.logreg_folds, cfg.logreg_repeats, cfg.logreg_curve_points
+    folds, repeats, points = cfg.logreg.folds, cfg.logreg.repeats, cfg.logreg.curve_points
     fractions = [2.0 ** (i + 1 - points) for i in range(points)]  # ..., 1/4, 1/2, 1: doubling
     learned = METHODS[1:]
 
@@ -166,8 +166,8 @@ def compare_rules_and_learning(sentences, labels, cfg, rules=None) -> RulesVsLea
                 curve_total[point] += len(test)
                 curve_size[point] += len(subset) / (repeats * folds)
                 for name, (x_train, x_test) in features.items():
-                    model = train_logistic_regression(x_train, labels[subset], cfg.logreg_steps,
-                                                      cfg.logreg_learning_rate)
+                    model = train_logistic_regression(x_train, labels[subset], cfg.logreg.steps,
+                                                      cfg.logreg.learning_rate)
                     predicted = model.predict(x_test)
                     curve_correct[name][point] += np.sum(predicted == labels[test])
                     if fraction == 1:
@@ -280,9 +280,9 @@ class Score:
 
 def scoreboard_text(cfg) -> str:
     """The scoreboard's text: ``wikipedia_text("validation")``, the whole split in the ``cpu`` and
-    ``gpu`` presets (``cfg.scoreboard_max_chars`` exceeds its length) and its first
-    ``cfg.scoreboard_max_chars`` characters in ``tiny``. Fixed: the split's seed never changes."""
-    return wikipedia_text("validation", max_chars=cfg.scoreboard_max_chars)
+    ``gpu`` presets (``cfg.data.scoreboard_max_chars`` exceeds its length) and its first
+    ``cfg.data.scoreboard_max_chars`` characters in ``tiny``. Fixed: the split's seed never changes."""
+    return wikipedia_text("validation", max_chars=cfg.data.scoreboard_max_chars)
 
 
 def _text_digest(text: str) -> str:
@@ -444,24 +444,24 @@ class NGramSweep:
 
 
 def ngram_sweep(cfg, model: CharNGramModel | None = None) -> NGramSweep:
-    """Chapter 5's experiment: count n-grams up to ``cfg.ngram_max_order`` in the first
-    ``cfg.lm_train_chars`` characters of the train split, then score ``scoreboard_text(cfg)`` with
+    """Chapter 5's experiment: count n-grams up to ``cfg.lm.ngram_max_order`` in the first
+    ``cfg.lm.train_chars`` characters of the train split, then score ``scoreboard_text(cfg)`` with
     every order and three smoothings. Deterministic (no randomness at all). The training-text
     scores use the first ``len(scoreboard_text(cfg))`` training characters, which the models saw.
 
     ``model``: the counts, if already made with ``CharNGramModel(wikipedia_text("train",
-    max_chars=cfg.lm_train_chars), cfg.ngram_max_order)`` (checked), to save counting again.
+    max_chars=cfg.lm.train_chars), cfg.lm.ngram_max_order)`` (checked), to save counting again.
     """
-    train = wikipedia_text("train", max_chars=cfg.lm_train_chars)
+    train = wikipedia_text("train", max_chars=cfg.lm.train_chars)
     valid = scoreboard_text(cfg)
     if model is None:
-        model = CharNGramModel(train, cfg.ngram_max_order, smoothing="kneser-ney", discount=KN_DISCOUNT)
-    elif model.max_order != cfg.ngram_max_order or model.train_chars != len(train):
+        model = CharNGramModel(train, cfg.lm.ngram_max_order, smoothing="kneser-ney", discount=KN_DISCOUNT)
+    elif model.max_order != cfg.lm.ngram_max_order or model.train_chars != len(train):
         raise ValueError(f"the model counted orders up to {model.max_order} in {model.train_chars:,} characters; "
-                         f"the sweep needs {cfg.ngram_max_order} and the {len(train):,} characters of "
-                         "wikipedia_text('train', max_chars=cfg.lm_train_chars)")
-    model = model.with_options(order=cfg.ngram_max_order, smoothing="kneser-ney", discount=KN_DISCOUNT)
-    orders = np.arange(1, cfg.ngram_max_order + 1)
+                         f"the sweep needs {cfg.lm.ngram_max_order} and the {len(train):,} characters of "
+                         "wikipedia_text('train', max_chars=cfg.lm.train_chars)")
+    model = model.with_options(order=cfg.lm.ngram_max_order, smoothing="kneser-ney", discount=KN_DISCOUNT)
+    orders = np.arange(1, cfg.lm.ngram_max_order + 1)
     curves = {"add_one": [], "add_k": [], "kneser_ney": [], "kneser_ney_train": []}
     seen = train[: len(valid)]
     for n in orders:

@@ -77,13 +77,13 @@ def matmul_rate(n: int = 2048, calls: int = 5, repeats: int = 5) -> float:
 
 
 def _gpt(cfg, context: int | None = None, positions: str = "learned") -> GPT:
-    return GPT(cfg.gpt_vocab_size, context or cfg.gpt_context, cfg.gpt_d_model, cfg.gpt_heads, cfg.gpt_layers,
+    return GPT(cfg.gpt.vocab_size, context or cfg.gpt.context, cfg.gpt.d_model, cfg.gpt.heads, cfg.gpt.layers,
                positions=positions, tie_embeddings=False, rngs=nnx.Rngs(0))
 
 
 def _random_windows(cfg, length: int | None = None, seed: int = 0) -> CharWindows:
-    ids = np.random.default_rng(seed).integers(0, cfg.gpt_vocab_size, 1_000_000).astype(np.int32)
-    return CharWindows(ids, length or cfg.gpt_context, seed=seed)
+    ids = np.random.default_rng(seed).integers(0, cfg.gpt.vocab_size, 1_000_000).astype(np.int32)
+    return CharWindows(ids, length or cfg.gpt.context, seed=seed)
 
 
 def _text_ids(cfg, chars: int = 300_000) -> np.ndarray:
@@ -92,7 +92,7 @@ def _text_ids(cfg, chars: int = 300_000) -> np.ndarray:
     from llmcourse.tokenizers import BPETokenizer
 
     text = wikipedia_text("train", max_chars=chars)
-    return np.asarray(BPETokenizer.train(text, cfg.gpt_vocab_size).encode(text), np.int32)
+    return np.asarray(BPETokenizer.train(text, cfg.gpt.vocab_size).encode(text), np.int32)
 
 
 # --------------------------------------------------------------------------- (a) throughput and MFU
@@ -115,20 +115,20 @@ class TrainingMFU:
 
 def training_mfu(cfg, steps: int | None = None, rounds: int = 3) -> TrainingMFU:
     """Engine training of the preset's GPT on random tokens (the arithmetic does not depend on the
-    text): the best of ``rounds`` fits of ``steps`` steps (default ``cfg.bench_steps``), after one
+    text): the best of ``rounds`` fits of ``steps`` steps (default ``cfg.bench.steps``), after one
     fit that compiles. The matmul rate is measured before and after, and the higher kept."""
-    steps = steps or cfg.bench_steps
-    rate = matmul_rate(cfg.bench_matmul_size)
+    steps = steps or cfg.bench.steps
+    rate = matmul_rate(cfg.bench.matmul_size)
     model = _gpt(cfg)
-    config = TrainConfig(steps=steps, batch_size=cfg.gpt_batch, learning_rate=cfg.gpt_learning_rate,
-                         steps_per_call=min(cfg.gpt_steps_per_call, steps), log_every=min(cfg.gpt_steps_per_call, steps),
+    config = TrainConfig(steps=steps, batch_size=cfg.gpt.batch, learning_rate=cfg.gpt.learning_rate,
+                         steps_per_call=min(cfg.gpt.steps_per_call, steps), log_every=min(cfg.gpt.steps_per_call, steps),
                          progress=False)
     trainer = Trainer(model, loss_fn, config)
     data = _random_windows(cfg)
     trainer.fit(data)  # compiles
     seconds = _best(lambda: trainer.fit(data), rounds)
-    rate = max(rate, matmul_rate(cfg.bench_matmul_size))
-    tokens = steps * cfg.gpt_batch * cfg.gpt_context
+    rate = max(rate, matmul_rate(cfg.bench.matmul_size))
+    tokens = steps * cfg.gpt.batch * cfg.gpt.context
     return TrainingMFU(parameter_count(model), flops_per_token(model), tokens / seconds, seconds / steps, rate)
 
 
@@ -168,16 +168,16 @@ PYTHON_LOOP = "recompute, plain Python loop (generation.generate)"
 def kv_cache(cfg, prompt_tokens: int | None = None, new_tokens: int | None = None, repeats: int = 3,
              train_steps: int | None = None, python_loop: bool = True) -> KVCache:
     """Greedy generation with and without the KV cache (see the module's description); by default
-    ``cfg.bench_prompt_tokens`` and ``cfg.bench_new_tokens``."""
-    prompt_tokens = prompt_tokens or cfg.bench_prompt_tokens
-    new_tokens = new_tokens or cfg.bench_new_tokens
-    train_steps = train_steps or cfg.bench_steps
+    ``cfg.bench.prompt_tokens`` and ``cfg.bench.new_tokens``."""
+    prompt_tokens = prompt_tokens or cfg.bench.prompt_tokens
+    new_tokens = new_tokens or cfg.bench.new_tokens
+    train_steps = train_steps or cfg.bench.steps
     context = prompt_tokens + new_tokens
     model = _gpt(cfg, context=context, positions="sinusoidal")
     text = _text_ids(cfg)
-    Trainer(model, loss_fn, TrainConfig(steps=train_steps, batch_size=cfg.gpt_batch, learning_rate=cfg.gpt_learning_rate,
-                                        steps_per_call=min(cfg.gpt_steps_per_call, train_steps), progress=False)).fit(
-        CharWindows(text, min(cfg.gpt_context, context), seed=0))
+    Trainer(model, loss_fn, TrainConfig(steps=train_steps, batch_size=cfg.gpt.batch, learning_rate=cfg.gpt.learning_rate,
+                                        steps_per_call=min(cfg.gpt.steps_per_call, train_steps), progress=False)).fit(
+        CharWindows(text, min(cfg.gpt.context, context), seed=0))
     prompt = text[:prompt_tokens].tolist()
     runs = []
     for method, use_cache in ((CACHED, True), (RECOMPUTED, False)):
@@ -234,11 +234,11 @@ def hand_written_step(loss, tx: optax.GradientTransformation):
 def engine_vs_hand_written(cfg, calls: int | None = None, rounds: int = 5) -> EngineStep:
     """Seconds per step of the engine's compiled step and of a hand-written ``jax.jit`` step on the
     preset's GPT, the same batch, optimizer and donation; ``rounds`` interleaved rounds of ``calls``
-    steps each (default ``cfg.bench_steps // 4``), the best of each."""
-    calls = calls or max(5, cfg.bench_steps // 4)
-    config = TrainConfig(steps=calls, batch_size=cfg.gpt_batch, learning_rate=cfg.gpt_learning_rate, progress=False)
+    steps each (default ``cfg.bench.steps // 4``), the best of each."""
+    calls = calls or max(5, cfg.bench.steps // 4)
+    config = TrainConfig(steps=calls, batch_size=cfg.gpt.batch, learning_rate=cfg.gpt.learning_rate, progress=False)
     tx = config.optax_transform()
-    batch = _random_windows(cfg).next_batch(cfg.gpt_batch)
+    batch = _random_windows(cfg).next_batch(cfg.gpt.batch)
     graphdef, params = nnx.split(_gpt(cfg), nnx.Param)
 
     def hand_loss(params, batch):
@@ -274,11 +274,11 @@ def engine_vs_hand_written(cfg, calls: int | None = None, rounds: int = 5) -> En
 
 # --------------------------------------------------------------------------- printed report
 def report(cfg, mfu: TrainingMFU, cache: KVCache, engine: EngineStep) -> str:
-    lines = [f"== chapter-8 GPT ({cfg.gpt_layers} layers, d_model {cfg.gpt_d_model}, {cfg.gpt_heads} heads, context "
-             f"{cfg.gpt_context}, batch {cfg.gpt_batch}, V = {cfg.gpt_vocab_size}; {machine()}) ==",
+    lines = [f"== chapter-8 GPT ({cfg.gpt.layers} layers, d_model {cfg.gpt.d_model}, {cfg.gpt.heads} heads, context "
+             f"{cfg.gpt.context}, batch {cfg.gpt.batch}, V = {cfg.gpt.vocab_size}; {machine()}) ==",
              "", "(a) training throughput and model FLOPs utilisation",
              f"  parameters {mfu.parameters:,}; FLOPs per token 6N + 12 L T d = {mfu.flops_per_token / 1e6:.2f} M",
-             f"  float32 matmul rate ({cfg.bench_matmul_size}³): {mfu.matmul_flops_per_second / 1e9:.1f} GFLOP/s",
+             f"  float32 matmul rate ({cfg.bench.matmul_size}³): {mfu.matmul_flops_per_second / 1e9:.1f} GFLOP/s",
              f"  training: {mfu.tokens_per_second:,.0f} tokens/s ({mfu.seconds_per_step * 1e3:.1f} ms/step), "
              f"{mfu.achieved_flops_per_second / 1e9:.1f} GFLOP/s",
              f"  MFU = {mfu.mfu:.0%} of the measured matmul rate (target >= {MFU_TARGET:.0%})",

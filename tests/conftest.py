@@ -222,8 +222,8 @@ def chapter7_cpu():
         "scores": {k: rec.score(r.model, data) for k, r in models.items()},
         "scaled": rec.scaled_rnn_gradients(cfg, data, rec.RECURRENT_SCALES),
         "trained_gradients": {k: rec.gradient_by_distance(r.model, windows) for k, r in models.items()},
-        "samples": rec.samples(models[rec.GATED_CELL].model, data.tokenizer, cfg.sample_chars, seed=cfg.seed),
-        "far": min(rec.GRADIENT_DISTANCE, cfg.rnn_gradient_len - 1),
+        "samples": rec.samples(models[rec.GATED_CELL].model, data.tokenizer, cfg.lm.sample_chars, seed=cfg.seed),
+        "far": min(rec.GRADIENT_DISTANCE, cfg.rnn.gradient_len - 1),
     }
     out["mixture"] = rec.mix(out["scores"][rec.GATED_CELL].log_probs, rec.kneser_ney_log_probs(sweep, data))
     return out

@@ -243,7 +243,7 @@ CFG = preset("cpu")
 
 @pytest.fixture(scope="module")
 def corpus():
-    text = wikipedia_text("train", max_chars=CFG.wiki_max_chars)
+    text = wikipedia_text("train", max_chars=CFG.data.wiki_max_chars)
     tokens = words(text)
     val_tokens = words(wikipedia_text("validation"))
     return text, tokens, BigramCounts(tokens), val_tokens
@@ -300,12 +300,12 @@ def test_claim_after_language_the_two_likeliest_tokens_are_punctuation(corpus):
 
 def test_claim_greedy_falls_into_the_same_loop_from_every_prompt(corpus):
     _, _, model, _ = corpus
-    loops = [greedy_loop(model.generate(p, CFG.bigram_generate_words, greedy=True)) for p in PROMPTS]
+    loops = [greedy_loop(model.generate(p, CFG.bigram.generate_words, greedy=True)) for p in PROMPTS]
     assert all(loop for loop in loops), "greedy decoding should repeat itself within the preset's length"
     assert all(is_rotation(loops[0], loop) for loop in loops[1:]), loops  # "the same loop"
     assert len({tuple(loop) for loop in loops}) > 1  # "entered at different points"
     for prompt in PROMPTS:  # "repetition is easy to see": some 3-word stretch comes back
-        out = model.generate(prompt, CFG.bigram_generate_words, greedy=True)
+        out = model.generate(prompt, CFG.bigram.generate_words, greedy=True)
         trigrams = list(zip(out, out[1:], out[2:]))
         assert len(set(trigrams)) < len(trigrams)
 
@@ -323,13 +323,13 @@ def test_claim_greedy_never_leaves_its_loop(corpus):
 
 def test_claim_sampling_differs_by_seed_does_not_repeat_and_uses_only_seen_pairs(corpus):
     _, _, model, _ = corpus
-    samples = [model.generate("the", CFG.bigram_generate_words, seed=s) for s in range(CFG.seed, CFG.seed + 3)]
+    samples = [model.generate("the", CFG.bigram.generate_words, seed=s) for s in range(CFG.seed, CFG.seed + 3)]
     assert len({tuple(s) for s in samples}) == 3  # "each seed gives a different continuation"
     for sample in samples:
         trigrams = list(zip(sample, sample[1:], sample[2:]))
         assert len(set(trigrams)) == len(trigrams)  # "none repeats itself"
         assert all(nxt in model.pairs[prev] for prev, nxt in zip(sample, sample[1:]))  # every pair was seen
-    assert model.generate("the", CFG.bigram_generate_words, seed=CFG.seed) == samples[0]  # same seed, same text
+    assert model.generate("the", CFG.bigram.generate_words, seed=CFG.seed) == samples[0]  # same seed, same text
 
 
 def test_claim_prompts_ending_in_the_same_word_get_identical_predictions(corpus):
@@ -353,7 +353,7 @@ def test_claim_unseen_pairs_and_unknown_words_in_the_validation_text(corpus):
 def test_claim_more_text_helps_but_slowly(corpus):
     text, _, model, val_tokens = corpus
     val_pairs = list(zip(val_tokens, val_tokens[1:]))
-    sizes = [CFG.wiki_max_chars // 2**k for k in (4, 3, 2, 1, 0)]
+    sizes = [CFG.data.wiki_max_chars // 2**k for k in (4, 3, 2, 1, 0)]
     pair_rates, word_rates = [], []
     for size in sizes:
         slice_tokens = words(text[:size])

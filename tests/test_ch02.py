@@ -251,14 +251,14 @@ def test_compare_rules_and_learning_in_the_tiny_preset():
     assert set(result.methods) == set(METHODS)
     for name in METHODS:
         held_out = result.methods[name]
-        assert held_out.predictions.shape == (cfg.logreg_repeats, n)
-        assert held_out.fold_accuracy.shape == (cfg.logreg_repeats * cfg.logreg_folds,)
+        assert held_out.predictions.shape == (cfg.logreg.repeats, n)
+        assert held_out.fold_accuracy.shape == (cfg.logreg.repeats * cfg.logreg.folds,)
         assert 0 <= result.accuracy(name) <= 1
     rules = KeywordRules()
     assert result.accuracy("rules") == accuracy(rules.predict(data.sentences), data.labels)
     assert result.silent.tolist() == rules.undecided(data.sentences).tolist()
-    assert result.curve_sizes.shape == (cfg.logreg_curve_points,)
-    assert result.curve_sizes[-1] == n * (cfg.logreg_folds - 1) / cfg.logreg_folds
+    assert result.curve_sizes.shape == (cfg.logreg.curve_points,)
+    assert result.curve_sizes[-1] == n * (cfg.logreg.folds - 1) / cfg.logreg.folds
     for name in METHODS[1:]:  # the curve's last point is the full comparison
         assert result.curve_accuracy[name][-1] == pytest.approx(result.accuracy(name))
     assert result.methods["words"].train_accuracy == 1.0
@@ -285,7 +285,7 @@ def test_compare_rules_and_learning_rejects_bad_input():
 def test_chapter_2_preset_fields():
     for name in ("tiny", "cpu", "gpu"):
         cfg = preset(name)
-        assert cfg.logreg_folds >= 2 and cfg.logreg_repeats >= 1 and cfg.logreg_curve_points >= 2
+        assert cfg.logreg.folds >= 2 and cfg.logreg.repeats >= 1 and cfg.logreg.curve_points >= 2
 
 
 # --------------------------------------------------------------------------- the exercise checker
@@ -348,18 +348,18 @@ def book():
     decided = ~out["silent"]
     out["wrong_decisions"] = [i for i in range(len(sentences)) if decided[i] and out["rule_says"][i] != labels[i]]
 
-    train, test = kfold_splits(len(sentences), cfg.logreg_folds, seed=cfg.seed, labels=labels)[0]
+    train, test = kfold_splits(len(sentences), cfg.logreg.folds, seed=cfg.seed, labels=labels)[0]
     train_sentences = [sentences[i] for i in train]
     test_sentences = [sentences[i] for i in test]
     counts = rules.keyword_counts(sentences)
-    out["keyword_model"] = train_logistic_regression(counts[train], labels[train], cfg.logreg_steps,
-                                                     cfg.logreg_learning_rate, x_eval=counts[test], y_eval=labels[test])
+    out["keyword_model"] = train_logistic_regression(counts[train], labels[train], cfg.logreg.steps,
+                                                     cfg.logreg.learning_rate, x_eval=counts[test], y_eval=labels[test])
     out["silent_train"] = rules.undecided(train_sentences)
     out["train"], out["test"], out["counts"] = train, test, counts
     bag = BagOfWords(train_sentences)
     x_train, x_test = bag.transform(train_sentences), bag.transform(test_sentences)
     out["bag"] = bag
-    out["word_model"] = train_logistic_regression(x_train, labels[train], cfg.logreg_steps, cfg.logreg_learning_rate,
+    out["word_model"] = train_logistic_regression(x_train, labels[train], cfg.logreg.steps, cfg.logreg.learning_rate,
                                                   x_eval=x_test, y_eval=labels[test])
     out["x_train"], out["x_test"] = x_train, x_test
     out["unseen_split"] = float(np.mean([bag.unseen_share(s) for s in test_sentences]))
@@ -367,8 +367,8 @@ def book():
     out["comparison"] = compare_rules_and_learning(sentences, labels, cfg)
 
     full_bag = BagOfWords(sentences)
-    full_model = train_logistic_regression(full_bag.transform(sentences), labels, cfg.logreg_steps,
-                                           cfg.logreg_learning_rate)
+    full_model = train_logistic_regression(full_bag.transform(sentences), labels, cfg.logreg.steps,
+                                           cfg.logreg.learning_rate)
     most_positive, most_negative = full_model.largest_weights(full_bag.vocabulary, 12)
     out["top"] = most_negative + most_positive[::-1]
     out["sentence_count"] = Counter(w for s in sentences for w in set(words(s)))

@@ -198,7 +198,7 @@ def test_confidence_on_mistakes():
 
 @pytest.mark.slow
 def test_mlp_beats_chance_quickly():
-    cfg = preset("tiny").replace(mlp_steps=100, eval_every=100)
+    cfg = preset("tiny").replace(mlp={"steps": 100, "eval_every": 100})
     s = dl.digit_splits()
     model = MLP(hidden=32, rngs=nnx.Rngs(0))
     history = dl.train_classifier(model, cfg, s.train, s.validation, learning_rate=3e-3)
@@ -209,8 +209,8 @@ def test_mlp_beats_chance_quickly():
 @pytest.mark.slow
 def test_autoencoder_training_reduces_reconstruction_error():
     s = dl.digit_splits()
-    cfg = preset("tiny").replace(autoencoder_steps=150, eval_every=150)
-    before = float(mean_squared_error(Autoencoder(hidden=cfg.mlp_hidden, code_size=4, rngs=nnx.Rngs(cfg.seed))(s.validation.images),
+    cfg = preset("tiny").replace(mlp={"autoencoder_steps": 150, "eval_every": 150})
+    before = float(mean_squared_error(Autoencoder(hidden=cfg.mlp.hidden, code_size=4, rngs=nnx.Rngs(cfg.seed))(s.validation.images),
                                       s.validation.images))
     result = dl.autoencoder_study(cfg, 4, s)
     assert result.validation_mse < 0.8 * before
@@ -426,7 +426,7 @@ def test_claim_overfitting(curves):
     medium, large = curves["medium"], curves["over-large"]
     assert medium.final_train_loss < 0.01 and large.final_train_loss < 0.01
     assert large.final_train_loss < 1e-4
-    assert large.best_step <= 0.1 * CPU.overfit_steps  # early on
+    assert large.best_step <= 0.1 * CPU.mlp.overfit_steps  # early on
     assert large.final_validation_loss > 1.3 * large.best_validation_loss  # climbs
     after_best = np.asarray(large.history.eval["loss"])[large.history.eval_steps.index(large.best_step):]
     assert np.mean(np.diff(after_best) > 0) > 0.8  # steadily
@@ -442,7 +442,7 @@ def test_claim_medium_model_ends_best(curves):
     medium = curves["medium"]
     assert medium.final_validation_loss < min(curves["too small"].final_validation_loss,
                                               curves["over-large"].final_validation_loss)
-    assert medium.best_step < CPU.overfit_steps and medium.final_validation_loss > medium.best_validation_loss
+    assert medium.best_step < CPU.mlp.overfit_steps and medium.final_validation_loss > medium.best_validation_loss
 
 
 @pytest.mark.slow
@@ -460,8 +460,8 @@ def test_claim_mlp_beats_linear_on_test_digits(comparison):
     {linear_errors} ... ({mlp_accuracy} against {linear_accuracy}) ... a linear template is already a
     strong model'."""
     linear, mlp = comparison["softmax regression (linear)"], comparison["MLP"]
-    assert len(mlp.test_errors) == len(linear.test_errors) == CPU.compare_seeds >= 3
+    assert len(mlp.test_errors) == len(linear.test_errors) == CPU.mlp.compare_seeds >= 3
     assert all(m < lin for m, lin in zip(mlp.test_errors, linear.test_errors))
     assert mlp.mean_accuracy > linear.mean_accuracy and mlp.mean_errors < linear.mean_errors
     assert linear.mean_accuracy > 0.9
-    assert mlp.parameters == CPU.mlp_hidden**2 + 76 * CPU.mlp_hidden + 10 and linear.parameters == 650
+    assert mlp.parameters == CPU.mlp.hidden**2 + 76 * CPU.mlp.hidden + 10 and linear.parameters == 650

@@ -393,7 +393,7 @@ CFG = preset("cpu")
 
 @pytest.fixture(scope="module")
 def corpus():
-    train = wikipedia_text("train", max_chars=CFG.tokens_train_chars)
+    train = wikipedia_text("train", max_chars=CFG.tokens.train_chars)
     val = wikipedia_text("validation")
     return train, val
 
@@ -401,13 +401,13 @@ def corpus():
 @pytest.fixture(scope="module")
 def tokenizers(corpus):
     train, _ = corpus
-    return CharTokenizer.train(train), WordTokenizer.train(train), BPETokenizer.train(train, CFG.bpe_vocab_size)
+    return CharTokenizer.train(train), WordTokenizer.train(train), BPETokenizer.train(train, CFG.tokens.bpe_vocab_size)
 
 
 @pytest.fixture(scope="module")
 def sweep(corpus, tokenizers):
     train, val = corpus
-    points = tokenstats.vocabulary_sweep(train, val, tokenstats.sweep_sizes(CFG.bpe_vocab_size),
+    points = tokenstats.vocabulary_sweep(train, val, tokenstats.sweep_sizes(CFG.tokens.bpe_vocab_size),
                                          merges=tokenizers[2].merges)
     return {kind: tokenstats.of_kind(points, kind) for kind in tokenstats.KINDS}
 
@@ -422,7 +422,7 @@ def test_claim_three_tokenizers_on_one_sentence(tokenizers):
     assert word.decode(word.encode(SENTENCE)).startswith("<unk> ")  # "becomes <unk>"
     assert bpe.decode(bpe.encode(SENTENCE)) == SENTENCE  # "decodes to exactly the sentence"
     assert char.decode(char.encode(SENTENCE)) == SENTENCE
-    assert word.vocab_size == len(set(words(wikipedia_text("train", max_chars=CFG.tokens_train_chars)))) + 1
+    assert word.vocab_size == len(set(words(wikipedia_text("train", max_chars=CFG.tokens.train_chars)))) + 1
 
 
 @pytest.mark.slow
@@ -436,7 +436,7 @@ def test_claim_the_sweep(sweep, corpus):
     # "falls with every doubling of the vocabulary"
     tpc = [p.tokens_per_char for p in bpe]
     assert all(a > b for a, b in zip(tpc, tpc[1:]))
-    assert bpe[-1].vocab_size == CFG.bpe_vocab_size
+    assert bpe[-1].vocab_size == CFG.tokens.bpe_vocab_size
     # "... times shorter than the same text as characters"
     assert char[0].tokens_per_char == 1.0 and char[0].tokens_per_char / bpe[-1].tokens_per_char > 3
     # "With the 256 most frequent words ... unknown; even with all entries ... still are"

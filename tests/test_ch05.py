@@ -393,9 +393,9 @@ def test_record_score_errors(board):
 def test_scoreboard_text_is_the_validation_split():
     cfg = preset("tiny")
     text = evaluation.scoreboard_text(cfg)
-    assert text == wikipedia_text("validation")[: cfg.scoreboard_max_chars]
+    assert text == wikipedia_text("validation")[: cfg.data.scoreboard_max_chars]
     for name in ("cpu", "gpu"):  # the whole split
-        assert preset(name).scoreboard_max_chars > len(wikipedia_text("validation"))
+        assert preset(name).data.scoreboard_max_chars > len(wikipedia_text("validation"))
 
 
 def test_ngram_rows_are_recomputed_deterministically(tmp_path, monkeypatch):
@@ -408,7 +408,7 @@ def test_ngram_rows_are_recomputed_deterministically(tmp_path, monkeypatch):
     assert {r.model for r in rows} == {name for name, _, _ in again}
     assert all(r.chapter == 5 and r.preset == "tiny" for r in rows)
     with pytest.raises(ValueError, match="the sweep needs"):
-        evaluation.ngram_sweep(cfg, model=CharNGramModel(SMALL, cfg.ngram_max_order))
+        evaluation.ngram_sweep(cfg, model=CharNGramModel(SMALL, cfg.lm.ngram_max_order))
 
 
 # ============================================================================ the checkers
@@ -500,13 +500,13 @@ def test_every_glued_name_in_the_prose_is_glued_by_the_code():
 def test_notebook_runs_the_experiments_the_claims_test():
     code = "\n".join(c.source for c in _notebook().cells if c.cell_type == "code")
     for call in (
-        "CharNGramModel(train_text, order=cfg.ngram_max_order)",
+        "CharNGramModel(train_text, order=cfg.lm.ngram_max_order)",
         "evaluation.ngram_sweep(cfg, model=model)",
         'prompt_text = "The capital of Fran"',
-        "orders = sorted({1, 2, 3, min(5, cfg.ngram_max_order), sweep.best_order(), cfg.ngram_max_order})",
-        "lm.samples_by_order(model, orders, train_text, cfg.sample_chars, seed=cfg.seed)",
-        "lm.greedy_loop(best_model, cfg.sample_chars)",
-        'lm.temperature_study(best_model, "The capital of ", cfg.sample_chars, seed=cfg.seed)',
+        "orders = sorted({1, 2, 3, min(5, cfg.lm.ngram_max_order), sweep.best_order(), cfg.lm.ngram_max_order})",
+        "lm.samples_by_order(model, orders, train_text, cfg.lm.sample_chars, seed=cfg.seed)",
+        "lm.greedy_loop(best_model, cfg.lm.sample_chars)",
+        'lm.temperature_study(best_model, "The capital of ", cfg.lm.sample_chars, seed=cfg.seed)',
         'contexts = ("the United Sta", "in the ")',
         "lm.filter_study(best_model, contexts, k=lm.TOP_K, p=lm.TOP_P)",
         "evaluation.record_ngram_scores(cfg, sweep)",
@@ -519,19 +519,19 @@ def test_notebook_runs_the_experiments_the_claims_test():
 def cpu():
     """The notebook's experiments at the cpu preset and its seed, run once for all claims."""
     cfg = preset("cpu")
-    train_text = wikipedia_text("train", max_chars=cfg.lm_train_chars)
+    train_text = wikipedia_text("train", max_chars=cfg.lm.train_chars)
     valid_text = evaluation.scoreboard_text(cfg)
-    model = CharNGramModel(train_text, order=cfg.ngram_max_order)
+    model = CharNGramModel(train_text, order=cfg.lm.ngram_max_order)
     sweep = evaluation.ngram_sweep(cfg, model=model)
     best = sweep.best_order()
     best_model = model.with_options(order=best)
-    orders = sorted({1, 2, 3, min(5, cfg.ngram_max_order), best, cfg.ngram_max_order})
+    orders = sorted({1, 2, 3, min(5, cfg.lm.ngram_max_order), best, cfg.lm.ngram_max_order})
     return {
         "cfg": cfg, "train": train_text, "valid": valid_text, "model": model, "sweep": sweep,
         "best_model": best_model,
-        "by_order": lm.samples_by_order(model, orders, train_text, cfg.sample_chars, seed=cfg.seed),
-        "loop": lm.greedy_loop(best_model, cfg.sample_chars),
-        "temperature": lm.temperature_study(best_model, "The capital of ", cfg.sample_chars, seed=cfg.seed),
+        "by_order": lm.samples_by_order(model, orders, train_text, cfg.lm.sample_chars, seed=cfg.seed),
+        "loop": lm.greedy_loop(best_model, cfg.lm.sample_chars),
+        "temperature": lm.temperature_study(best_model, "The capital of ", cfg.lm.sample_chars, seed=cfg.seed),
         "filters": lm.filter_study(best_model, ("the United Sta", "in the "), k=lm.TOP_K, p=lm.TOP_P),
     }
 
@@ -602,7 +602,7 @@ def test_claim_order_sweep(cpu):
 @pytest.mark.slow
 def test_claim_samples_by_order(cpu):
     share, cfg = cpu["by_order"].word_share, cpu["cfg"]
-    assert share[1] < 0.5 < 0.9 < share[cfg.ngram_max_order]  # letter soup ... mostly real words
+    assert share[1] < 0.5 < 0.9 < share[cfg.lm.ngram_max_order]  # letter soup ... mostly real words
     assert min(share[n] for n in share if n >= 5) > max(share[n] for n in share if n <= 3)
 
 

@@ -121,7 +121,7 @@ def test_claims_subsampling_arithmetic():
 def book():
     """What the chapter computes at the cpu preset, with the same package calls as its cells."""
     cfg = preset("cpu")
-    sentences = training_sentences(cfg.w2v_wiki_chars)
+    sentences = training_sentences(cfg.w2v.wiki_chars)
     settings = Word2VecSettings.from_preset(cfg)
     vocab = Vocabulary.build(sentences, settings.min_count)
     run = train_word2vec(sentences, settings, vocab=vocab, progress=False)

@@ -155,13 +155,13 @@ def test_notebook_runs_the_experiments_the_claims_test():
         "scales = rec.RECURRENT_SCALES",
         "gradient_windows = rec.gradient_windows(cfg, data)",
         "rec.gradient_by_distance(r.model, gradient_windows)",
-        "far = min(rec.GRADIENT_DISTANCE, cfg.rnn_gradient_len - 1)",
-        "near = min(20, cfg.rnn_gradient_len - 1)",
+        "far = min(rec.GRADIENT_DISTANCE, cfg.rnn.gradient_len - 1)",
+        "near = min(20, cfg.rnn.gradient_len - 1)",
         "scores = {k: rec.score(r.model, data) for k, r in models.items()}",
-        "samples = rec.samples(lstm.model, data.tokenizer, cfg.sample_chars, seed=cfg.seed)",
+        "samples = rec.samples(lstm.model, data.tokenizer, cfg.lm.sample_chars, seed=cfg.seed)",
         "vocabulary = training_words(data.tokenizer.decode(data.train_ids))",
         "CharWindows(data.train_ids, seq_len=40, seed=cfg.seed).next_batch(2)",
-        'model = CharRNN(V, hidden=cfg.rnn_hidden, cell="rnn", embed_dim=cfg.rnn_embed, rngs=nnx.Rngs(cfg.seed))',
+        'model = CharRNN(V, hidden=cfg.rnn.hidden, cell="rnn", embed_dim=cfg.rnn.embed, rngs=nnx.Rngs(cfg.seed))',
         "rows = [r for r in evaluation.scoreboard(cfg) if r.chapter <= 7]",
         "sweep = evaluation.ngram_sweep(cfg)",
         "ngram = rec.ngram_rows(cfg, sweep)",
@@ -181,7 +181,7 @@ def test_claim_order_carries_context():
 
 def test_claim_exercise_parameter_counts_at_the_chapter_settings():
     cfg = preset("cpu")
-    V, E, H = 327, cfg.rnn_embed, cfg.rnn_hidden
+    V, E, H = 327, cfg.rnn.embed, cfg.rnn.hidden
     for kind, k in (("rnn", 1), ("gru", 3), ("lstm", 4)):
         model = nnx.eval_shape(lambda: CharRNN(V, hidden=H, cell=kind, embed_dim=E, rngs=nnx.Rngs(0)))
         assert parameter_count(model) == V * E + k * (E * H + H * H + H) + H * V + V
@@ -219,7 +219,7 @@ def test_claim_untrained_model_is_close_to_uniform():
     data = rec.char_data(cfg)
     V = data.tokenizer.vocab_size
     windows = CharWindows(data.train_ids, seq_len=40, seed=cfg.seed).next_batch(2)
-    model = CharRNN(V, hidden=cfg.rnn_hidden, cell="rnn", embed_dim=cfg.rnn_embed, rngs=nnx.Rngs(cfg.seed))
+    model = CharRNN(V, hidden=cfg.rnn.hidden, cell="rnn", embed_dim=cfg.rnn.embed, rngs=nnx.Rngs(cfg.seed))
     bits = float(char_lm_loss(model, windows)[1]["bits_per_char"])
     assert abs(bits - math.log2(V)) < 1.0
 
@@ -250,10 +250,10 @@ def test_claim_training_curves(cpu):
         assert bits[:tenth].mean() - bits[half - tenth:half].mean() > bits[half:half + tenth].mean() - bits[-tenth:].mean()
         assert result.history.eval["bits_per_char"][-1] > bits[-tenth:].mean()  # validation above training
         assert result.history.eval["bits_per_char"][-1] < result.history.eval["bits_per_char"][0]
-    assert len(lstm.history.steps) == cfg.rnn_steps and len(vanilla.history.steps) == cfg.rnn_vanilla_steps
-    assert cfg.rnn_vanilla_steps < cfg.rnn_steps
+    assert len(lstm.history.steps) == cfg.rnn.steps and len(vanilla.history.steps) == cfg.rnn.vanilla_steps
+    assert cfg.rnn.vanilla_steps < cfg.rnn.steps
     assert lstm.history.eval["bits_per_char"][-1] < vanilla.history.eval["bits_per_char"][-1]
-    passes = cfg.rnn_steps * cfg.rnn_batch * cfg.rnn_seq_len / len(data.train_ids)
+    passes = cfg.rnn.steps * cfg.rnn.batch * cfg.rnn.seq_len / len(data.train_ids)
     assert 0.3 < passes < 1.5  # "read only N times as many characters as the training text holds"
     assert lstm.history.eval["bits_per_char"][-1] < lstm.history.eval["bits_per_char"][-2]  # still going down
 
@@ -306,7 +306,7 @@ def test_claim_samples(cpu):
     share = {t: known_word_share(text, vocabulary) for t, text in samples.items()}
     assert share[low] > share[mid] > share[high]
     assert share[low] > 0.8  # "mostly real words"
-    assert all(text.startswith(rec.PROMPT) and len(text) == len(rec.PROMPT) + cpu["cfg"].sample_chars
+    assert all(text.startswith(rec.PROMPT) and len(text) == len(rec.PROMPT) + cpu["cfg"].lm.sample_chars
                for text in samples.values())
 
 
@@ -322,9 +322,9 @@ def test_claim_exercise_scales(cpu):
 @pytest.mark.slow
 def test_claim_exercise_forget_bias(cpu):
     cfg, data, far = cpu["cfg"], cpu["data"], cpu["far"]
-    H, V = cfg.rnn_hidden, data.tokenizer.vocab_size
+    H, V = cfg.rnn.hidden, data.tokenizer.vocab_size
     at_far = {}
-    model = CharRNN(V, hidden=H, cell="lstm", embed_dim=cfg.rnn_embed, rngs=nnx.Rngs(cfg.seed))
+    model = CharRNN(V, hidden=H, cell="lstm", embed_dim=cfg.rnn.embed, rngs=nnx.Rngs(cfg.seed))
     for bias in (0.0, 1.0, 3.0):  # as the solution does, with one model whose forget biases are reset
         model.cell.dense_h.bias[H:2 * H] = bias
         at_far[bias] = rec.gradient_by_distance(model, rec.gradient_windows(cfg, data))[far]

@@ -136,8 +136,8 @@ def test_notebook_runs_the_experiments_the_claims_test():
         "tx.score(model, data)", "tx.record(cfg, trained, scored, data.tokenizer.vocab_size)",
         "tx.heatmap_sentence(data.validation_text)", "tx.attention_maps(model, data.tokenizer, sentence)",
         "tx.step_times(cfg, data.tokenizer.vocab_size)", "tx.attention_memory(cfg)",
-        "n_new = cfg.gpt_context - len(prompt)", "tx.cache_timing(model, prompt, n_new)",
-        "sample_tokens = 4 * cfg.gpt_context", "tx.samples(model, data.tokenizer, sample_tokens, seed=cfg.seed)",
+        "n_new = cfg.gpt.context - len(prompt)", "tx.cache_timing(model, prompt, n_new)",
+        "sample_tokens = 4 * cfg.gpt.context", "tx.samples(model, data.tokenizer, sample_tokens, seed=cfg.seed)",
     ):
         assert call in code, call
 
@@ -175,14 +175,14 @@ def cpu(chapter7_cpu):
     scored = tx.score(trained.model, data)
     sentence = tx.heatmap_sentence(data.validation_text)
     prompt = data.tokenizer.encode(tx.PROMPT)
-    n_new = cfg.gpt_context - len(prompt)
+    n_new = cfg.gpt.context - len(prompt)
     return {
         "cfg": cfg, "data": data, "trained": trained, "scored": scored,
         "rnn": chapter7_cpu["scores"]["lstm"].bits_per_char, "ngram": chapter7_cpu["ngram"],
         "sentence": sentence, "weights": tx.attention_maps(trained.model, data.tokenizer, sentence),
         "times": tx.step_times(cfg, data.tokenizer.vocab_size, repeats=1), "memory": tx.attention_memory(cfg),
         "cache": tx.cache_timing(trained.model, prompt, n_new),
-        "samples": tx.samples(trained.model, data.tokenizer, 4 * cfg.gpt_context, seed=cfg.seed),
+        "samples": tx.samples(trained.model, data.tokenizer, 4 * cfg.gpt.context, seed=cfg.seed),
     }
 
 
@@ -194,7 +194,7 @@ def test_claim_training_curve(cpu):
     assert first - second > 3 * (second - last) / 8  # fast at first (per step), then slower
     assert bits[-2 * tenth:-tenth].mean() - last > 0.01  # the curve has not flattened
     cfg, data = cpu["cfg"], cpu["data"]
-    seen = len(cpu["trained"].history.steps) * cfg.gpt_batch * cfg.gpt_context
+    seen = len(cpu["trained"].history.steps) * cfg.gpt.batch * cfg.gpt.context
     assert seen > len(data.train_ids)  # "about N times the training text", N > 1
 
 
@@ -231,7 +231,7 @@ def test_claim_step_times(cpu):
     machine's, glued, never asserted)."""
     t, cfg = cpu["times"], cpu["cfg"]
     assert abs(t.rnn_parameters - t.gpt_parameters) / t.gpt_parameters < 0.05  # about as many parameters
-    assert np.all(t.lengths * t.batch_sizes == cfg.gpt_batch * cfg.gpt_context)  # the same tokens per step
+    assert np.all(t.lengths * t.batch_sizes == cfg.gpt.batch * cfg.gpt.context)  # the same tokens per step
     assert np.all(np.diff(t.gpt_flops_per_token) > 0)  # the GPT's arithmetic per token grows with T ...
     long_model = tx.build_gpt(cfg, cpu["data"].tokenizer.vocab_size, context_length=int(t.lengths[-1]))
     assert t.gpt_flops_per_token[-1] == flops_per_token(long_model, seq_len=int(t.lengths[-1]))
@@ -252,7 +252,7 @@ def test_claim_attention_memory(cpu):
 def test_claim_kv_cache(cpu):
     c = cpu["cache"]
     assert c.same_tokens  # "produce the same tokens" (the speed-up is this machine's: glued, not asserted)
-    assert c.n_tokens == cpu["cfg"].gpt_context - len(cpu["data"].tokenizer.encode(tx.PROMPT))
+    assert c.n_tokens == cpu["cfg"].gpt.context - len(cpu["data"].tokenizer.encode(tx.PROMPT))
 
 
 @pytest.mark.slow
@@ -273,15 +273,15 @@ def test_claim_samples(cpu):
 @pytest.mark.slow
 def test_claim_exercises(cpu):
     model, cfg, data = cpu["trained"].model, cpu["cfg"], cpu["data"]
-    window = np.asarray(data.validation_ids[: cfg.gpt_context])[None]
+    window = np.asarray(data.validation_ids[: cfg.gpt.context])[None]
     changed = window.copy()
     changed[0, -1] = (changed[0, -1] + 1) % data.tokenizer.vocab_size
     before, after = np.asarray(model(window)), np.asarray(model(changed))
     assert np.array_equal(before[0, :-1], after[0, :-1]) and not np.allclose(before[0, -1], after[0, -1])
     cache = model.init_cache(1)
-    assert sum(a.size for a in cache["k"] + cache["v"]) == 2 * cfg.gpt_layers * cfg.gpt_context * cfg.gpt_d_model
+    assert sum(a.size for a in cache["k"] + cache["v"]) == 2 * cfg.gpt.layers * cfg.gpt.context * cfg.gpt.d_model
     sinusoidal = tx.build_gpt(cfg, data.tokenizer.vocab_size, positions="sinusoidal")
-    assert cpu["trained"].parameters - tx.parameter_count(sinusoidal) == cfg.gpt_context * cfg.gpt_d_model
+    assert cpu["trained"].parameters - tx.parameter_count(sinusoidal) == cfg.gpt.context * cfg.gpt.d_model
 
 
 # ============================================================================ measuring the heads

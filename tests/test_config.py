@@ -41,17 +41,39 @@ def test_unknown_preset_lists_valid_ones(monkeypatch):
 def test_presets_are_frozen_and_replace_validates():
     p = preset("tiny")
     with pytest.raises(Exception):
-        p.mlp_steps = 5
-    assert p.replace(mlp_steps=5).mlp_steps == 5
-    with pytest.raises(PresetError, match="must be a positive number"):
-        p.replace(mlp_steps=0)
-    with pytest.raises(PresetError, match="unknown preset field"):
+        p.mlp.steps = 5
+    with pytest.raises(Exception):
+        p.seed = 5
+    assert p.replace(mlp={"steps": 5}).mlp.steps == 5
+    assert p.replace(**{"mlp.steps": 5}).mlp.steps == 5
+    changed = p.replace(seed=3, gpt={"steps": 7, "d_model": 64}, **{"rnn.hidden": 8})
+    assert (changed.seed, changed.gpt.steps, changed.gpt.d_model, changed.rnn.hidden) == (3, 7, 64, 8)
+    assert changed.gpt.layers == p.gpt.layers and p.gpt.steps != 7  # the rest kept, the original untouched
+    with pytest.raises(PresetError, match=r"'mlp\.steps' must be a positive number"):
+        p.replace(mlp={"steps": 0})
+    with pytest.raises(PresetError, match=r"'gpt\.layers' must be an int"):
+        p.replace(**{"gpt.layers": 2.5})
+    with pytest.raises(PresetError, match=r"unknown preset field 'not_a_field'"):
         p.replace(not_a_field=1)
+    with pytest.raises(PresetError, match=r"\['gpt\.d_modle'\].*valid fields of 'gpt'.*d_model"):
+        p.replace(gpt={"d_modle": 1})
+    with pytest.raises(PresetError, match=r"'gpt\.heads' \(3\) must divide 'gpt\.d_model'"):
+        p.replace(**{"gpt.heads": 3})
+    with pytest.raises(PresetError, match=r"'data' must be a DataSizes"):
+        p.replace(data=5)
+
+
+def test_as_dict_is_nested_and_complete():
+    d = preset("cpu").as_dict()
+    assert d["gpt"]["d_model"] == preset("cpu").gpt.d_model and d["name"] == "cpu"
+    groups = [k for k, v in d.items() if isinstance(v, dict)]
+    assert groups == [f.name for f in Preset.group_fields()]
 
 
 def test_presets_grow_from_tiny_to_gpu():
-    for field in ("wiki_max_chars", "mlp_steps", "mlp_hidden"):
-        assert getattr(PRESETS["tiny"], field) <= getattr(PRESETS["cpu"], field) <= getattr(PRESETS["gpu"], field)
+    for group, field in (("data", "wiki_max_chars"), ("mlp", "steps"), ("mlp", "hidden"), ("gpt", "d_model")):
+        tiny, cpu, gpu = (getattr(getattr(PRESETS[n], group), field) for n in ("tiny", "cpu", "gpu"))
+        assert tiny <= cpu <= gpu
 
 
 def test_setup_notebook_prints_preset_and_devices(capsys):

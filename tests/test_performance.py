@@ -21,7 +21,7 @@ def test_mfu_is_model_arithmetic_over_the_matmul_rate(tiny):
     m = performance.training_mfu(tiny, steps=4, rounds=1)
     gpt = performance._gpt(tiny)
     assert m.flops_per_token == flops_per_token(gpt) and m.parameters > 0
-    assert m.tokens_per_second == pytest.approx(tiny.gpt_batch * tiny.gpt_context / m.seconds_per_step)
+    assert m.tokens_per_second == pytest.approx(tiny.gpt.batch * tiny.gpt.context / m.seconds_per_step)
     assert m.mfu == pytest.approx(m.tokens_per_second * m.flops_per_token / m.matmul_flops_per_second)
     assert 0 < m.mfu < 1.5  # a measured share of the machine: never wildly above 1
 
@@ -57,8 +57,8 @@ def test_the_hand_written_step_does_the_engines_work(tiny):
     from llmcourse.models.transformer import loss_fn
     from llmcourse.training import TrainConfig, Trainer
 
-    config = TrainConfig(steps=1, batch_size=tiny.gpt_batch, learning_rate=tiny.gpt_learning_rate, progress=False)
-    batch = performance._random_windows(tiny).next_batch(tiny.gpt_batch)
+    config = TrainConfig(steps=1, batch_size=tiny.gpt.batch, learning_rate=tiny.gpt.learning_rate, progress=False)
+    batch = performance._random_windows(tiny).next_batch(tiny.gpt.batch)
     graphdef, params = nnx.split(performance._gpt(tiny), nnx.Param)
 
     def loss(p, b):

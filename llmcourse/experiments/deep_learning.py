@@ -75,8 +75,8 @@ def balanced_subset(d: Digits, per_class: int, seed: int) -> Digits:
 
 # --------------------------------------------------------------------------- training
 def mlp_widths(cfg: Preset) -> tuple[int, int]:
-    """The chapter's MLP: two hidden layers of ``cfg.mlp_hidden`` units each."""
-    return (cfg.mlp_hidden, cfg.mlp_hidden)
+    """The chapter's MLP: two hidden layers of ``cfg.mlp.hidden`` units each."""
+    return (cfg.mlp.hidden, cfg.mlp.hidden)
 
 
 def whole_split_batch(d: Digits) -> int | None:
@@ -90,10 +90,10 @@ def train_classifier(model: nnx.Module, cfg: Preset, train_digits: Digits, valid
                      seed: int | None = None) -> History:
     """Train a classifier in place with the course's engine; evaluate on ``validation_digits``."""
     config = TrainConfig(
-        steps=steps or cfg.mlp_steps,
-        batch_size=batch_size or cfg.mlp_batch,
+        steps=steps or cfg.mlp.steps,
+        batch_size=batch_size or cfg.mlp.batch,
         learning_rate=learning_rate,
-        eval_every=cfg.eval_every,
+        eval_every=cfg.mlp.eval_every,
         eval_batch_size=whole_split_batch(validation_digits),
         seed=cfg.seed if seed is None else seed,
     )
@@ -209,9 +209,9 @@ class AutoencoderStudy:
 def autoencoder_study(cfg: Preset, code_size: int, splits: DigitSplits | None = None) -> AutoencoderStudy:
     """Train an autoencoder with a ``code_size``-number code; compare it with PCA and the mean digit."""
     s = splits or digit_splits()
-    model = Autoencoder(hidden=cfg.mlp_hidden, code_size=code_size, rngs=nnx.Rngs(cfg.seed))
-    config = TrainConfig(steps=cfg.autoencoder_steps, batch_size=cfg.mlp_batch,
-                         learning_rate=AUTOENCODER_LEARNING_RATE, eval_every=cfg.eval_every,
+    model = Autoencoder(hidden=cfg.mlp.hidden, code_size=code_size, rngs=nnx.Rngs(cfg.seed))
+    config = TrainConfig(steps=cfg.mlp.autoencoder_steps, batch_size=cfg.mlp.batch,
+                         learning_rate=AUTOENCODER_LEARNING_RATE, eval_every=cfg.mlp.eval_every,
                          eval_batch_size=whole_split_batch(s.validation), seed=cfg.seed)
     history = train(model, reconstruction_loss, {"x": s.train.images}, config,
                     eval_data={"x": s.validation.images})
@@ -262,7 +262,7 @@ class FitCurve:
 
 
 def overfitting_study(cfg: Preset, splits: DigitSplits | None = None) -> dict[str, FitCurve]:
-    """Three MLPs of very different size, trained on the same 200 digits for ``cfg.overfit_steps``.
+    """Three MLPs of very different size, trained on the same 200 digits for ``cfg.mlp.overfit_steps``.
 
     Every step uses all 200 training digits (full-batch), so the training curve is the exact
     training loss, free of mini-batch noise.
@@ -273,7 +273,7 @@ def overfitting_study(cfg: Preset, splits: DigitSplits | None = None) -> dict[st
     for name, hidden in OVERFIT_MODELS.items():
         model = MLP(hidden=hidden, rngs=nnx.Rngs(cfg.seed))
         history = train_classifier(model, cfg, small_train, s.validation, learning_rate=MLP_LEARNING_RATE,
-                                   steps=cfg.overfit_steps, batch_size=len(small_train.labels))
+                                   steps=cfg.mlp.overfit_steps, batch_size=len(small_train.labels))
         curves[name] = FitCurve(name, hidden, parameter_count(model), history, model)
     return curves
 
@@ -301,7 +301,7 @@ class ComparisonRow:
 
 
 def compare_with_linear(cfg: Preset, splits: DigitSplits | None = None) -> dict[str, ComparisonRow]:
-    """Softmax regression and the MLP, same data, same engine, ``cfg.compare_seeds`` seeds each.
+    """Softmax regression and the MLP, same data, same engine, ``cfg.mlp.compare_seeds`` seeds each.
 
     Both are trained on the training split; the test split is touched only here, once, at the end.
     """
@@ -313,7 +313,7 @@ def compare_with_linear(cfg: Preset, splits: DigitSplits | None = None) -> dict[
     rows = {}
     for name, (make, learning_rate) in makers.items():
         results, parameters = [], 0
-        for seed in range(cfg.seed, cfg.seed + cfg.compare_seeds):
+        for seed in range(cfg.seed, cfg.seed + cfg.mlp.compare_seeds):
             model = make(seed)
             parameters = parameter_count(model)
             train_classifier(model, cfg, s.train, s.validation, learning_rate=learning_rate, seed=seed)

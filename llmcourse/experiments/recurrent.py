@@ -54,10 +54,10 @@ class CharData:
     trained on the same training text): a character never seen in training is ``<unk>`` (id 0)."""
 
     tokenizer: CharTokenizer
-    train_ids: np.ndarray  # (train_chars,) the first cfg.lm_train_chars characters of the train split
+    train_ids: np.ndarray  # (train_chars,) the first cfg.lm.train_chars characters of the train split
     validation_text: str  # scoreboard_text(cfg)
     validation_ids: np.ndarray  # (validation_chars,)
-    curve_ids: np.ndarray  # the first cfg.rnn_eval_chars validation ids: the training curves' validation points
+    curve_ids: np.ndarray  # the first cfg.rnn.eval_chars validation ids: the training curves' validation points
 
     @property
     def unknown_chars(self) -> int:
@@ -68,23 +68,23 @@ class CharData:
 def char_data(cfg) -> CharData:
     from llmcourse.evaluation import scoreboard_text
 
-    train = wikipedia_text("train", max_chars=cfg.lm_train_chars)
+    train = wikipedia_text("train", max_chars=cfg.lm.train_chars)
     tokenizer = CharTokenizer.train(train)
     validation = scoreboard_text(cfg)
     validation_ids = np.asarray(tokenizer.encode(validation), dtype=np.int32)
     return CharData(tokenizer, np.asarray(tokenizer.encode(train), dtype=np.int32), validation, validation_ids,
-                    validation_ids[: cfg.rnn_eval_chars])
+                    validation_ids[: cfg.rnn.eval_chars])
 
 
 # --------------------------------------------------------------------------- training
 def train_config(cfg, steps: int, learning_rate: float) -> TrainConfig:
     """Adam, the gradient clipped to norm 1, a cosine decay from ``learning_rate`` to zero (no
     warm-up: measured, it only delayed training here), validation points every
-    ``cfg.rnn_eval_every`` steps."""
-    return TrainConfig(steps=steps, batch_size=cfg.rnn_batch, learning_rate=learning_rate, optimizer="adam",
+    ``cfg.rnn.eval_every`` steps."""
+    return TrainConfig(steps=steps, batch_size=cfg.rnn.batch, learning_rate=learning_rate, optimizer="adam",
                        schedule="cosine", clip_norm=CLIP_NORM,
-                       eval_every=cfg.rnn_eval_every, eval_batch_size=256, log_every=cfg.rnn_steps_per_call,
-                       steps_per_call=cfg.rnn_steps_per_call, seed=cfg.seed)
+                       eval_every=cfg.rnn.eval_every, eval_batch_size=256, log_every=cfg.rnn.steps_per_call,
+                       steps_per_call=cfg.rnn.steps_per_call, seed=cfg.seed)
 
 
 @dataclass
@@ -97,23 +97,23 @@ class TrainedRNN:
 
 
 def train_char_rnn(cfg, data: CharData, cell: str, steps: int, learning_rate: float, name: str | None = None) -> TrainedRNN:
-    """A ``CharRNN`` (``cfg.rnn_hidden`` hidden units, ``cfg.rnn_embed``-wide embeddings) trained
-    on random windows of ``cfg.rnn_seq_len`` characters of the training text. The validation points
-    of the curve are windows of the first ``cfg.rnn_eval_chars`` validation characters, each read
+    """A ``CharRNN`` (``cfg.rnn.hidden`` hidden units, ``cfg.rnn.embed``-wide embeddings) trained
+    on random windows of ``cfg.rnn.seq_len`` characters of the training text. The validation points
+    of the curve are windows of the first ``cfg.rnn.eval_chars`` validation characters, each read
     from a zero hidden state."""
-    model = CharRNN(data.tokenizer.vocab_size, cfg.rnn_hidden, cell=cell, embed_dim=cfg.rnn_embed,
+    model = CharRNN(data.tokenizer.vocab_size, cfg.rnn.hidden, cell=cell, embed_dim=cfg.rnn.embed,
                     rngs=nnx.Rngs(cfg.seed))
     trainer = Trainer(model, char_lm_loss, train_config(cfg, steps, learning_rate))
-    history = trainer.fit(CharWindows(data.train_ids, cfg.rnn_seq_len, seed=cfg.seed),
-                          eval_data=CharWindows(data.curve_ids, cfg.rnn_seq_len))
+    history = trainer.fit(CharWindows(data.train_ids, cfg.rnn.seq_len, seed=cfg.seed),
+                          eval_data=CharWindows(data.curve_ids, cfg.rnn.seq_len))
     return TrainedRNN(name or f"char {cell.upper()}", cell, model, history, parameter_count(model))
 
 
 def train_chapter_models(cfg, data: CharData) -> dict[str, TrainedRNN]:
     """The chapter's two models: a vanilla RNN and an LSTM of the same width."""
     return {
-        "rnn": train_char_rnn(cfg, data, "rnn", cfg.rnn_vanilla_steps, cfg.rnn_vanilla_learning_rate, "char RNN (vanilla)"),
-        GATED_CELL: train_char_rnn(cfg, data, GATED_CELL, cfg.rnn_steps, cfg.rnn_learning_rate, "char LSTM"),
+        "rnn": train_char_rnn(cfg, data, "rnn", cfg.rnn.vanilla_steps, cfg.rnn.vanilla_learning_rate, "char RNN (vanilla)"),
+        GATED_CELL: train_char_rnn(cfg, data, GATED_CELL, cfg.rnn.steps, cfg.rnn.learning_rate, "char LSTM"),
     }
 
 
@@ -137,8 +137,8 @@ def score(model: CharRNN, data: CharData) -> Scored:
 
 def details(cfg, result: TrainedRNN, data: CharData) -> str:
     steps = len(result.history.steps)
-    return (f"{result.cell.upper()}, hidden {cfg.rnn_hidden}, {result.parameters:,} parameters; {steps:,} steps "
-            f"of {cfg.rnn_batch} × {cfg.rnn_seq_len} characters; V = {data.tokenizer.vocab_size}")
+    return (f"{result.cell.upper()}, hidden {cfg.rnn.hidden}, {result.parameters:,} parameters; {steps:,} steps "
+            f"of {cfg.rnn.batch} × {cfg.rnn.seq_len} characters; V = {data.tokenizer.vocab_size}")
 
 
 def ngram_rows(cfg, sweep=None):
@@ -162,7 +162,7 @@ def kneser_ney_log_probs(sweep, data: CharData) -> np.ndarray:
     model = sweep.model.with_options(order=sweep.best_order("kneser-ney"))
     if model.tokenizer.chars != data.tokenizer.chars:
         raise ValueError("the n-gram model and the RNN use different vocabularies; both must come from the "
-                         "same training text (cfg.lm_train_chars characters of the train split)")
+                         "same training text (cfg.lm.train_chars characters of the train split)")
     return model.log_probs(data.validation_text)
 
 
@@ -232,8 +232,8 @@ def _gradient_by_distance(graphdef, state, x, y):
 
 
 def gradient_windows(cfg, data: CharData, batch: int = 64) -> dict:
-    """``batch`` windows of ``cfg.rnn_gradient_len`` validation characters (seeded)."""
-    return CharWindows(data.validation_ids, cfg.rnn_gradient_len, seed=cfg.seed + 1).next_batch(batch)
+    """``batch`` windows of ``cfg.rnn.gradient_len`` validation characters (seeded)."""
+    return CharWindows(data.validation_ids, cfg.rnn.gradient_len, seed=cfg.seed + 1).next_batch(batch)
 
 
 def scaled_rnn_gradients(cfg, data: CharData, scales=RECURRENT_SCALES) -> dict[float, np.ndarray]:
@@ -243,7 +243,7 @@ def scaled_rnn_gradients(cfg, data: CharData, scales=RECURRENT_SCALES) -> dict[f
     windows = gradient_windows(cfg, data)
     out = {}
     for scale in scales:
-        model = CharRNN(data.tokenizer.vocab_size, cfg.rnn_hidden, cell="rnn", embed_dim=cfg.rnn_embed,
+        model = CharRNN(data.tokenizer.vocab_size, cfg.rnn.hidden, cell="rnn", embed_dim=cfg.rnn.embed,
                         rngs=nnx.Rngs(cfg.seed))
         model.cell.recurrent_weights[...] = scale * model.cell.recurrent_weights[...]
         out[scale] = gradient_by_distance(model, windows)
@@ -274,17 +274,17 @@ class StepTimes:
 def step_times(cfg, vocab_size: int, cell: str = GATED_CELL, lengths=None, chars_per_step: int | None = None,
                repeats: int = 5) -> StepTimes:
     """Seconds for the forward and backward pass of one training step of a ``CharRNN``
-    (``cfg.rnn_hidden`` units) at several sequence lengths ``T`` — by default
-    ``cfg.rnn_timing_max_len`` divided by 16, 4 and 1 — with the characters per step fixed
-    (``B * T = chars_per_step``, by default ``cfg.rnn_batch * cfg.rnn_seq_len``): every step does
+    (``cfg.rnn.hidden`` units) at several sequence lengths ``T`` — by default
+    ``cfg.rnn.timing_max_len`` divided by 16, 4 and 1 — with the characters per step fixed
+    (``B * T = chars_per_step``, by default ``cfg.rnn.batch * cfg.rnn.seq_len``): every step does
     the same arithmetic, split into fewer, longer sequences. (The optimizer's update is the same at
     every length and left out.) Compilation is not timed; each length is run ``repeats`` times and
     the fastest kept. The times are this machine's; they are never asserted."""
-    chars = chars_per_step or cfg.rnn_batch * cfg.rnn_seq_len
+    chars = chars_per_step or cfg.rnn.batch * cfg.rnn.seq_len
     if lengths is None:
-        longest = min(cfg.rnn_timing_max_len, chars)
+        longest = min(cfg.rnn.timing_max_len, chars)
         lengths = sorted({max(1, longest // 16), max(1, longest // 4), longest})
-    model = CharRNN(vocab_size, cfg.rnn_hidden, cell=cell, embed_dim=cfg.rnn_embed, rngs=nnx.Rngs(0))
+    model = CharRNN(vocab_size, cfg.rnn.hidden, cell=cell, embed_dim=cfg.rnn.embed, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(model)
     ids = np.random.default_rng(cfg.seed).integers(0, vocab_size, size=chars + max(lengths) + 1).astype(np.int32)
     seconds = []

@@ -96,7 +96,7 @@ class TokenText:
     nothing is ``<unk>``: a character never seen in training is spelt out byte by byte."""
 
     tokenizer: object  # BPETokenizer
-    train_text: str  # the first cfg.lm_train_chars characters of the train split
+    train_text: str  # the first cfg.lm.train_chars characters of the train split
     train_ids: np.ndarray  # (train_tokens,)
     validation_text: str  # scoreboard_text(cfg)
     validation_ids: np.ndarray  # (validation_tokens,)
@@ -108,13 +108,13 @@ class TokenText:
 
 
 def token_data(cfg) -> TokenText:
-    """``TokenText`` with a BPE vocabulary of ``cfg.gpt_vocab_size`` tokens."""
+    """``TokenText`` with a BPE vocabulary of ``cfg.gpt.vocab_size`` tokens."""
     from llmcourse.data import wikipedia_text
     from llmcourse.evaluation import scoreboard_text
     from llmcourse.tokenizers import BPETokenizer
 
-    train = wikipedia_text("train", max_chars=cfg.lm_train_chars)
-    tokenizer = BPETokenizer.train(train, cfg.gpt_vocab_size)
+    train = wikipedia_text("train", max_chars=cfg.lm.train_chars)
+    tokenizer = BPETokenizer.train(train, cfg.gpt.vocab_size)
     validation = scoreboard_text(cfg)
     return TokenText(tokenizer, train, np.asarray(tokenizer.encode(train), np.int32), validation,
                      np.asarray(tokenizer.encode(validation), np.int32))
@@ -124,7 +124,7 @@ def token_data(cfg) -> TokenText:
 def build_gpt(cfg, vocab_size: int, positions: str = "learned", seed: int | None = None,
               context_length: int | None = None, dropout: float = 0.0) -> GPT:
     """The chapter's GPT at ``cfg``'s sizes (untied output layer; ``dropout`` while training only)."""
-    return GPT(vocab_size, context_length or cfg.gpt_context, cfg.gpt_d_model, cfg.gpt_heads, cfg.gpt_layers,
+    return GPT(vocab_size, context_length or cfg.gpt.context, cfg.gpt.d_model, cfg.gpt.heads, cfg.gpt.layers,
                positions=positions, tie_embeddings=False, dropout=dropout,
                rngs=nnx.Rngs(cfg.seed if seed is None else seed))
 
@@ -133,11 +133,11 @@ def train_config(cfg, steps: int | None = None) -> TrainConfig:
     """AdamW (no weight decay: well under one pass over the data nothing needs regularising), the
     gradient clipped to norm 1, a short linear warm-up and a cosine decay to zero; ``steps_per_call``
     steps fused into one compiled call."""
-    steps = steps or cfg.gpt_steps
-    return TrainConfig(steps=steps, batch_size=cfg.gpt_batch, learning_rate=cfg.gpt_learning_rate,
+    steps = steps or cfg.gpt.steps
+    return TrainConfig(steps=steps, batch_size=cfg.gpt.batch, learning_rate=cfg.gpt.learning_rate,
                        optimizer="adamw", weight_decay=0.0, schedule="cosine",
-                       warmup_steps=min(cfg.gpt_warmup, steps - 1), clip_norm=1.0,
-                       steps_per_call=min(cfg.gpt_steps_per_call, steps), log_every=cfg.gpt_steps_per_call,
+                       warmup_steps=min(cfg.gpt.warmup, steps - 1), clip_norm=1.0,
+                       steps_per_call=min(cfg.gpt.steps_per_call, steps), log_every=cfg.gpt.steps_per_call,
                        seed=cfg.seed)
 
 
@@ -156,11 +156,11 @@ class TrainedGPT:
 
 
 def train_gpt(cfg, data, positions: str = "learned", steps: int | None = None, dropout: float = 0.0) -> TrainedGPT:
-    """The chapter's GPT trained on random windows of ``cfg.gpt_context`` tokens of the training
+    """The chapter's GPT trained on random windows of ``cfg.gpt.context`` tokens of the training
     text (``data``: ``token_data(cfg)``)."""
     model = build_gpt(cfg, data.tokenizer.vocab_size, positions, dropout=dropout)
     history = Trainer(model, loss_fn, train_config(cfg, steps)).fit(
-        CharWindows(data.train_ids, cfg.gpt_context, seed=cfg.seed))
+        CharWindows(data.train_ids, cfg.gpt.context, seed=cfg.seed))
     return TrainedGPT(model, history, parameter_count(model), positions)
 
 
@@ -183,9 +183,9 @@ def score(model: GPT, data: TokenText) -> Scored:
 
 def details(cfg, trained: TrainedGPT, vocab_size: int) -> str:
     steps = len(trained.history.steps)
-    return (f"{cfg.gpt_layers} layers, d_model {cfg.gpt_d_model}, {cfg.gpt_heads} heads, context {cfg.gpt_context} tokens, "
+    return (f"{cfg.gpt.layers} layers, d_model {cfg.gpt.d_model}, {cfg.gpt.heads} heads, context {cfg.gpt.context} tokens, "
             f"{trained.positions} positions, {trained.parameters:,} parameters; {steps:,} steps of "
-            f"{cfg.gpt_batch} × {cfg.gpt_context} tokens; byte-level BPE, V = {vocab_size}")
+            f"{cfg.gpt.batch} × {cfg.gpt.context} tokens; byte-level BPE, V = {vocab_size}")
 
 
 def record(cfg, trained: TrainedGPT, scored: Scored, vocab_size: int):
@@ -205,7 +205,7 @@ def rnn_rows(cfg):
     rows = [r for r in scoreboard(cfg) if r.chapter == 7]
     if not rows:
         data = recurrent.char_data(cfg)
-        trained = recurrent.train_char_rnn(cfg, data, recurrent.GATED_CELL, cfg.rnn_steps, cfg.rnn_learning_rate,
+        trained = recurrent.train_char_rnn(cfg, data, recurrent.GATED_CELL, cfg.rnn.steps, cfg.rnn.learning_rate,
                                            "char LSTM")
         scored = recurrent.score(trained.model, data)
         rows = [record_score(trained.name, scored.bits_per_char, cfg, chapter=7,
@@ -320,15 +320,15 @@ def step_times(cfg, vocab_size: int, repeats: int = 5) -> StepTimes:
     """Seconds per training step — the forward and backward pass, compiled; compilation and the
     optimizer's update (a few operations per parameter) left out — of the chapter's GPT and of an
     LSTM with about as many parameters, at sequence lengths ``16, 64, 256, ...`` up to
-    ``cfg.gpt_timing_max_len``, with a fixed number of tokens per step
-    (``cfg.gpt_batch * cfg.gpt_context``): every length does (nearly) the same arithmetic, split
+    ``cfg.gpt.timing_max_len``, with a fixed number of tokens per step
+    (``cfg.gpt.batch * cfg.gpt.context``): every length does (nearly) the same arithmetic, split
     into fewer, longer sequences. Each time is the fastest of ``repeats``; GPT and LSTM alternate,
     so a busy machine slows both."""
-    chars = cfg.gpt_batch * cfg.gpt_context  # tokens per step
-    lengths = [16 * 4**k for k in range(10) if 16 * 4**k <= min(cfg.gpt_timing_max_len, chars)]
+    chars = cfg.gpt.batch * cfg.gpt.context  # tokens per step
+    lengths = [16 * 4**k for k in range(10) if 16 * 4**k <= min(cfg.gpt.timing_max_len, chars)]
     ids = np.random.default_rng(cfg.seed).integers(0, vocab_size, size=4 * chars + 1).astype(np.int32)
     gpt_parameters = parameter_count(build_gpt(cfg, vocab_size))
-    embed = cfg.gpt_d_model
+    embed = cfg.gpt.d_model
     hidden = matched_rnn_hidden(gpt_parameters, vocab_size, embed)
     # one GPT whose context holds the longest length (its longer position table is a lookup: no
     # extra arithmetic), one LSTM: both read any length
@@ -356,8 +356,8 @@ def attention_memory(cfg, lengths=None, batch: int = 1) -> AttentionMemory:
     """Memory of one causal multi-head attention (the chapter's heads and head width) at each
     sequence length, *measured*: XLA compiles the computation for that shape and reports the
     temporary buffers it needs (``compiled.memory_analysis().temp_size_in_bytes``). Nothing is run."""
-    heads, head_dim = cfg.gpt_heads, cfg.gpt_d_model // cfg.gpt_heads
-    lengths = lengths or [2**k for k in range(6, 20) if 2**k <= cfg.gpt_memory_max_len]
+    heads, head_dim = cfg.gpt.heads, cfg.gpt.d_model // cfg.gpt.heads
+    lengths = lengths or [2**k for k in range(6, 20) if 2**k <= cfg.gpt.memory_max_len]
 
     def forward(q, k, v):
         return attention(q, k, v, causal_mask(q.shape[2]))[0]

@@ -269,9 +269,9 @@ class Word2VecSettings:
     @classmethod
     def from_preset(cls, cfg, **changes) -> "Word2VecSettings":
         """The chapter-6 sizes of a preset (``cfg.w2v_*``), with optional changes."""
-        base = dict(dims=cfg.w2v_dims, window=cfg.w2v_window, negatives=cfg.w2v_negatives,
-                    min_count=cfg.w2v_min_count, sample=cfg.w2v_sample, epochs=cfg.w2v_epochs,
-                    batch_size=cfg.w2v_batch, learning_rate=cfg.w2v_learning_rate, seed=cfg.seed)
+        base = dict(dims=cfg.w2v.dims, window=cfg.w2v.window, negatives=cfg.w2v.negatives,
+                    min_count=cfg.w2v.min_count, sample=cfg.w2v.sample, epochs=cfg.w2v.epochs,
+                    batch_size=cfg.w2v.batch, learning_rate=cfg.w2v.learning_rate, seed=cfg.seed)
         return cls(**{**base, **changes})
 
     def replace(self, **changes) -> "Word2VecSettings":
