@@ -244,6 +244,43 @@ class History:
             raise KeyError(f"no {split} metric {name!r}; have {sorted((self.eval if split == 'eval' else self.train))}")
         return values[-1]
 
+    def to_dict(self) -> dict:
+        """Every field as plain JSON (lists of ints and floats), e.g. for the model store."""
+        return {"steps": [int(s) for s in self.steps],
+                "train": {k: [float(v) for v in vs] for k, vs in self.train.items()},
+                "eval_steps": [int(s) for s in self.eval_steps],
+                "eval": {k: [float(v) for v in vs] for k, vs in self.eval.items()},
+                "seconds": float(self.seconds), "compile_seconds": float(self.compile_seconds)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        """The inverse of ``to_dict``; a ``ValueError`` names the first field that does not fit."""
+        fields_ = ("steps", "train", "eval_steps", "eval", "seconds", "compile_seconds")
+        if not isinstance(d, dict) or sorted(d) != sorted(fields_):
+            found = sorted(d) if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"a History needs the fields {list(fields_)}, got {found}")
+
+        def numbers(name, value, kind):
+            if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+                raise ValueError(f"History field {name!r} must be a list of {kind.__name__ if kind is int else 'numbers'}")
+            return [kind(v) if kind is int else float(v) for v in value]
+
+        def metrics(name, value, length):
+            if not isinstance(value, dict):
+                raise ValueError(f"History field {name!r} must be an object of metric lists")
+            out = {k: numbers(f"{name}.{k}", v, (int, float)) for k, v in value.items()}
+            if any(len(v) != length for v in out.values()):
+                raise ValueError(f"History field {name!r} must have one value per step ({length})")
+            return out
+
+        steps, eval_steps = numbers("steps", d["steps"], int), numbers("eval_steps", d["eval_steps"], int)
+        for name in ("seconds", "compile_seconds"):
+            if isinstance(d[name], bool) or not isinstance(d[name], (int, float)):
+                raise ValueError(f"History field {name!r} must be a number, got {d[name]!r}")
+        return cls(steps=steps, train=metrics("train", d["train"], len(steps)), eval_steps=eval_steps,
+                   eval=metrics("eval", d["eval"], len(eval_steps)), seconds=float(d["seconds"]),
+                   compile_seconds=float(d["compile_seconds"]))
+
     def plot(self, metric: str = "loss", ax=None, smooth: int = 0, label: str = ""):
         """Training curve (optionally smoothed with a moving average) and evaluation points."""
         import matplotlib.pyplot as plt
