@@ -31,15 +31,13 @@ import numpy as np
 from flax import nnx
 
 from llmcourse.config import preset
-from llmcourse.experiments.word_embeddings import evaluate_vectors, train_gensim
+from llmcourse.experiments.word_embeddings import evaluate_vectors, train_config, train_gensim, train_word2vec
 from llmcourse.models.word2vec import (
     Vocabulary,
     Word2Vec,
     Word2VecData,
     Word2VecSettings,
     sparse_sgd_update,
-    train_config,
-    train_word2vec,
     training_sentences,
     word2vec_loss,
 )

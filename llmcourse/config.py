@@ -27,6 +27,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, fields
 
+VERSION = "0.1.0"  # the package version (pyproject.toml says the same; a test checks)
 ENV_VAR = "LLMCOURSE_PRESET"
 
 

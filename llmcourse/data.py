@@ -310,3 +310,45 @@ def digits(split: str | None = None, seed: int = DEFAULT_SPLIT_SEED) -> Digits:
     index = split_documents(list(range(len(labels))), seed=seed)[split]
     index = np.asarray(sorted(index))
     return Digits(images[index], labels[index])
+
+
+# --------------------------------------------------------------------------- token windows
+class TokenWindows:
+    """Windows of ``seq_len + 1`` consecutive tokens of an encoded text — characters for chapter 7's
+    recurrent networks, BPE tokens for the GPTs: ``x`` is the first ``seq_len``, ``y`` the same
+    shifted by one (the token to predict at every position).
+
+    ``next_batch`` draws random windows (the start of each uniform over every possible start),
+    seeded; ``next_batches(count, ...)`` draws ``count`` batches at once for the engine's fused
+    steps; ``batches_in_order`` gives non-overlapping windows from the start, for evaluation.
+    """
+
+    def __init__(self, ids, seq_len: int, seed: int = 0):
+        self.ids = np.asarray(ids, dtype=np.int32).reshape(-1)
+        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
+            raise DataError(f"seq_len must be a positive integer, got {seq_len!r}")
+        self.seq_len = int(seq_len)
+        if self.seq_len + 1 > len(self.ids):
+            raise DataError(f"seq_len={seq_len} is longer than the data allows: a window needs seq_len + 1 = "
+                             f"{seq_len + 1} tokens and the text has {len(self.ids)}")
+        self.size = len(self.ids) - self.seq_len  # number of distinct windows
+        self._rng = np.random.default_rng(seed)
+        self._offsets = np.arange(self.seq_len + 1)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _windows(self, starts: np.ndarray):
+        w = self.ids[starts[..., None] + self._offsets]  # (..., seq_len + 1)
+        return {"x": w[..., :-1], "y": w[..., 1:]}
+
+    def next_batch(self, batch_size: int):
+        return self._windows(self._rng.integers(0, self.size, size=batch_size))
+
+    def next_batches(self, count: int, batch_size: int):
+        return self._windows(self._rng.integers(0, self.size, size=(count, batch_size)))
+
+    def batches_in_order(self, batch_size: int):
+        starts = np.arange(0, self.size, self.seq_len)
+        for i in range(0, len(starts), batch_size):
+            yield self._windows(starts[i : i + batch_size])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import sys
+
+from llmcourse.config import VERSION, preset
 
 REPOSITORY_URL = "https://github.com/llmcourse/llmcourse"  # must equal _config.yml's repository.url (a test checks)
 BRANCH = "main"
@@ -31,12 +32,9 @@ def setup_notebook(seed_matplotlib: bool = True):
     """Print what this notebook runs on (package version, preset, JAX devices) and return the preset."""
     import jax
 
-    from llmcourse import __version__
-    from llmcourse.config import preset
-
     cfg = preset()
     devices = ", ".join(f"{d.platform}:{d.id}" for d in jax.devices())
-    print(f"llmcourse {__version__} | preset: {cfg.name} | JAX {jax.__version__} | devices: {devices}")
+    print(f"llmcourse {VERSION} | preset: {cfg.name} | JAX {jax.__version__} | devices: {devices}")
     if seed_matplotlib:
         import matplotlib as mpl
 
@@ -82,7 +80,3 @@ def glue(name: str, value, display: bool = False):
         return value
     _glue(name, value, display=display)
     return value
-
-
-def in_colab() -> bool:
-    return "google.colab" in sys.modules

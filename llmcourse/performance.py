@@ -40,8 +40,9 @@ import optax
 from flax import nnx
 
 from llmcourse import generation
-from llmcourse.models.rnn import CharWindows
+from llmcourse.data import TokenWindows, wikipedia_text
 from llmcourse.models.transformer import GPT, flops_per_token, loss_fn, parameter_count
+from llmcourse.tokenizers import BPETokenizer
 from llmcourse.training import TrainConfig, Trainer
 
 MFU_TARGET, CACHE_TARGET, ENGINE_TARGET = 0.35, 10.0, 0.95
@@ -81,16 +82,13 @@ def _gpt(cfg, context: int | None = None, positions: str = "learned") -> GPT:
                positions=positions, tie_embeddings=False, rngs=nnx.Rngs(0))
 
 
-def _random_windows(cfg, length: int | None = None, seed: int = 0) -> CharWindows:
+def _random_windows(cfg, length: int | None = None, seed: int = 0) -> TokenWindows:
     ids = np.random.default_rng(seed).integers(0, cfg.gpt.vocab_size, 1_000_000).astype(np.int32)
-    return CharWindows(ids, length or cfg.gpt.context, seed=seed)
+    return TokenWindows(ids, length or cfg.gpt.context, seed=seed)
 
 
 def _text_ids(cfg, chars: int = 300_000) -> np.ndarray:
     """The first ``chars`` training characters as BPE tokens of the preset's vocabulary size."""
-    from llmcourse.data import wikipedia_text
-    from llmcourse.tokenizers import BPETokenizer
-
     text = wikipedia_text("train", max_chars=chars)
     return np.asarray(BPETokenizer.train(text, cfg.gpt.vocab_size).encode(text), np.int32)
 
@@ -177,7 +175,7 @@ def kv_cache(cfg, prompt_tokens: int | None = None, new_tokens: int | None = Non
     text = _text_ids(cfg)
     Trainer(model, loss_fn, TrainConfig(steps=train_steps, batch_size=cfg.gpt.batch, learning_rate=cfg.gpt.learning_rate,
                                         steps_per_call=min(cfg.gpt.steps_per_call, train_steps), progress=False)).fit(
-        CharWindows(text, min(cfg.gpt.context, context), seed=0))
+        TokenWindows(text, min(cfg.gpt.context, context), seed=0))
     prompt = text[:prompt_tokens].tolist()
     runs = []
     for method, use_cache in ((CACHED, True), (RECOMPUTED, False)):

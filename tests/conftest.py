@@ -207,7 +207,7 @@ def chapter7_cpu():
     """Chapter 7's experiments at the cpu preset and its seed, run once per session for the claims
     of chapters 7 and 8. The n-gram numbers are computed as chapter 5 computes them
     (``ngram_sweep``)."""
-    from llmcourse import evaluation
+    from llmcourse.experiments import language_models
     from llmcourse.config import preset
     from llmcourse.experiments import recurrent as rec
 
@@ -215,10 +215,10 @@ def chapter7_cpu():
     data = rec.char_data(cfg)
     models = rec.train_chapter_models(cfg, data)
     windows = rec.gradient_windows(cfg, data)
-    sweep = evaluation.ngram_sweep(cfg)
+    sweep = language_models.ngram_sweep(cfg)
     out = {
         "cfg": cfg, "data": data, "models": models, "sweep": sweep,
-        "ngram": {name: bits for name, bits, _ in evaluation.ngram_scores(sweep)},
+        "ngram": {name: bits for name, bits, _ in language_models.ngram_scores(sweep)},
         "scores": {k: rec.score(r.model, data) for k, r in models.items()},
         "scaled": rec.scaled_rnn_gradients(cfg, data, rec.RECURRENT_SCALES),
         "trained_gradients": {k: rec.gradient_by_distance(r.model, windows) for k, r in models.items()},

@@ -10,14 +10,9 @@ import pytest
 
 from llmcourse.config import preset
 from llmcourse.data import polarity_sentences
-from llmcourse.evaluation import (
-    METHODS,
-    accuracy,
-    compare_rules_and_learning,
-    kfold_splits,
-    stratified_subset,
-)
 from llmcourse.exercises import ch02
+from llmcourse.experiments.rules_and_learning import METHODS, compare_rules_and_learning
+from llmcourse.metrics import accuracy, kfold_splits, stratified_subset
 from llmcourse.models.linear import BagOfWords, LogisticRegression, logistic_loss, train_logistic_regression
 from llmcourse.models.rules import NEGATIVE_WORDS, POSITIVE_WORDS, KeywordRules
 from llmcourse.tokenizers import words

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import glue_names
-from llmcourse import evaluation, generation
+from llmcourse import generation, metrics, scoreboard
 from llmcourse.config import preset
 from llmcourse.data import wikipedia_text
-from llmcourse.evaluation import ScoreboardError
+from llmcourse.scoreboard import ScoreboardError
 from llmcourse.exercises import ch05
 from llmcourse.experiments import language_models as lm
 from llmcourse.generation import GenerationError
@@ -113,7 +113,7 @@ def test_log_probs_agree_with_next_char_probabilities(smoothing):
 
 def test_a_huge_k_gives_the_uniform_model():
     model = CharNGramModel(SMALL, 3, smoothing="add-k", k=1e12)
-    bits = evaluation.bits_per_char(model.log_probs("the cat sat"))
+    bits = metrics.bits_per_char(model.log_probs("the cat sat"))
     assert bits == pytest.approx(math.log2(model.vocab_size), rel=1e-9)
 
 
@@ -158,30 +158,30 @@ def test_chapter_1_bigram_counts_still_work():
 # ============================================================================ metrics
 def test_metrics_on_a_coin():
     lp = np.log(np.full(8, 0.5))
-    assert evaluation.cross_entropy(lp) == pytest.approx(math.log(2))
-    assert evaluation.perplexity(lp) == pytest.approx(2.0)
-    assert evaluation.bits_per_char(lp) == pytest.approx(1.0)
+    assert metrics.cross_entropy(lp) == pytest.approx(math.log(2))
+    assert metrics.perplexity(lp) == pytest.approx(2.0)
+    assert metrics.bits_per_char(lp) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("V", [2, 27, 327, 50_000])
 def test_uniform_model_has_log2_v_bits_and_perplexity_v(V):
     lp = np.full(123, -math.log(V))
-    assert evaluation.bits_per_char(lp) == pytest.approx(math.log2(V))
-    assert evaluation.perplexity(lp) == pytest.approx(V)
+    assert metrics.bits_per_char(lp) == pytest.approx(math.log2(V))
+    assert metrics.perplexity(lp) == pytest.approx(V)
 
 
 def test_bits_per_char_divides_by_characters_not_tokens():
     lp = np.log([0.5, 0.25])  # 1 + 2 bits over, say, two tokens that spell 6 characters
-    assert evaluation.bits_per_char(lp, n_chars=6) == pytest.approx(3 / 6)
+    assert metrics.bits_per_char(lp, n_chars=6) == pytest.approx(3 / 6)
 
 
 def test_a_zero_probability_gives_infinite_cross_entropy():
-    assert evaluation.cross_entropy([math.log(0.5), -math.inf]) == math.inf
-    assert evaluation.perplexity([-math.inf]) == math.inf
+    assert metrics.cross_entropy([math.log(0.5), -math.inf]) == math.inf
+    assert metrics.perplexity([-math.inf]) == math.inf
 
 
 def test_metric_errors():
-    for metric in (evaluation.cross_entropy, evaluation.perplexity, evaluation.bits_per_char):
+    for metric in (metrics.cross_entropy, metrics.perplexity, metrics.bits_per_char):
         with pytest.raises(ValueError, match="at least one token"):
             metric([])
         with pytest.raises(ValueError, match="did you pass probabilities"):
@@ -190,7 +190,7 @@ def test_metric_errors():
             metric([-1.0, float("nan")])
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="n_chars must be an int >= 1"):
-            evaluation.bits_per_char([-1.0], n_chars=bad)
+            metrics.bits_per_char([-1.0], n_chars=bad)
 
 
 # ============================================================================ generation
@@ -323,41 +323,41 @@ def test_repetition_period():
 def board(tmp_path, monkeypatch):
     """A private scoreboard file and a small fixed 'validation text'."""
     path = tmp_path / "scoreboard.json"
-    monkeypatch.setattr(evaluation, "scoreboard_path", lambda: path)
-    monkeypatch.setattr(evaluation, "scoreboard_text", lambda cfg: "a fixed validation text")
+    monkeypatch.setattr(scoreboard, "file_path", lambda: path)
+    monkeypatch.setattr(scoreboard, "text", lambda cfg: "a fixed validation text")
     return path
 
 
 def test_scoreboard_round_trips_sorted_and_replaces_rows(board):
     tiny, cpu = preset("tiny"), preset("cpu")
-    evaluation.record_score("bigram", 3.6, tiny, chapter=5, details="order 2")
-    evaluation.record_score("GPT", 1.5, tiny, chapter=8)
-    evaluation.record_score("RNN", 1.9, tiny, chapter=7)
-    evaluation.record_score("RNN", 1.8, tiny, chapter=7, details="longer")  # replaces the row
-    evaluation.record_score("GPT", 1.2, cpu, chapter=8)  # another preset
-    rows = evaluation.scoreboard(tiny)
+    scoreboard.record("bigram", 3.6, tiny, chapter=5, details="order 2")
+    scoreboard.record("GPT", 1.5, tiny, chapter=8)
+    scoreboard.record("RNN", 1.9, tiny, chapter=7)
+    scoreboard.record("RNN", 1.8, tiny, chapter=7, details="longer")  # replaces the row
+    scoreboard.record("GPT", 1.2, cpu, chapter=8)  # another preset
+    rows = scoreboard.rows(tiny)
     assert [(r.model, r.bits_per_char) for r in rows] == [("GPT", 1.5), ("RNN", 1.8), ("bigram", 3.6)]
     assert rows[1].details == "longer" and rows[0].chapter == 8 and rows[0].preset == "tiny"
     assert rows[0].validation_chars == len("a fixed validation text")
-    assert [r.model for r in evaluation.scoreboard(cpu)] == ["GPT"]
-    assert len(evaluation.load_scoreboard_file(board)) == 4
-    assert "| RNN | 1.800 | 7 | longer |" in evaluation.scoreboard_markdown(rows)
+    assert [r.model for r in scoreboard.rows(cpu)] == ["GPT"]
+    assert len(scoreboard.load_file(board)) == 4
+    assert "| RNN | 1.800 | 7 | longer |" in scoreboard.markdown(rows)
     assert not list(board.parent.glob("*.tmp")), "a temporary file was left behind"
 
 
 def test_scoreboard_refuses_a_corrupted_file(board):
     cfg = preset("tiny")
-    evaluation.record_score("RNN", 1.9, cfg, chapter=7)
+    scoreboard.record("RNN", 1.9, cfg, chapter=7)
     entry = json.loads(board.read_text())
     entry["payload"]["rows"][0]["bits_per_char"] = 0.5  # someone "improves" a score by hand
     board.write_text(json.dumps(entry))
     with pytest.raises(ScoreboardError, match="corrupt"):
-        evaluation.load_scoreboard_file(board)
+        scoreboard.load_file(board)
     with pytest.warns(UserWarning, match="corrupt"):
-        assert evaluation.scoreboard(cfg) == []  # never used
+        assert scoreboard.rows(cfg) == []  # never used
     with pytest.warns(UserWarning, match="starting a new scoreboard"):
-        evaluation.record_score("GPT", 1.4, cfg, chapter=8)
-    assert [r.model for r in evaluation.scoreboard(cfg)] == ["GPT"]
+        scoreboard.record("GPT", 1.4, cfg, chapter=8)
+    assert [r.model for r in scoreboard.rows(cfg)] == ["GPT"]
     assert (board.parent / "scoreboard.json.corrupt").exists()
 
 
@@ -365,50 +365,50 @@ def test_scoreboard_refuses_a_corrupted_file(board):
 def test_scoreboard_refuses_unreadable_files(board, content):
     board.write_text(content)
     with pytest.raises(ScoreboardError):
-        evaluation.load_scoreboard_file(board)
+        scoreboard.load_file(board)
 
 
 def test_scoreboard_leaves_out_rows_scored_on_another_text(board, monkeypatch):
     cfg = preset("tiny")
-    evaluation.record_score("old", 2.0, cfg, chapter=5)
-    monkeypatch.setattr(evaluation, "scoreboard_text", lambda cfg: "a different validation text")
-    evaluation.record_score("new", 2.5, cfg, chapter=5)
+    scoreboard.record("old", 2.0, cfg, chapter=5)
+    monkeypatch.setattr(scoreboard, "text", lambda cfg: "a different validation text")
+    scoreboard.record("new", 2.5, cfg, chapter=5)
     with pytest.warns(UserWarning, match="different validation text"):
-        assert [r.model for r in evaluation.scoreboard(cfg)] == ["new"]
+        assert [r.model for r in scoreboard.rows(cfg)] == ["new"]
 
 
 def test_record_score_errors(board):
     cfg = preset("tiny")
     for bad in (0, -1.0, float("nan"), float("inf"), "2", True):
         with pytest.raises(ScoreboardError, match="finite number > 0"):
-            evaluation.record_score("m", bad, cfg, chapter=5)
+            scoreboard.record("m", bad, cfg, chapter=5)
     for bad in ("", "  ", None):
         with pytest.raises(ScoreboardError, match="model_name"):
-            evaluation.record_score(bad, 2.0, cfg, chapter=5)
+            scoreboard.record(bad, 2.0, cfg, chapter=5)
     with pytest.raises(ScoreboardError, match="chapter"):
-        evaluation.record_score("m", 2.0, cfg, chapter=0)
+        scoreboard.record("m", 2.0, cfg, chapter=0)
     assert not board.exists()
 
 
 def test_scoreboard_text_is_the_validation_split():
     cfg = preset("tiny")
-    text = evaluation.scoreboard_text(cfg)
+    text = scoreboard.text(cfg)
     assert text == wikipedia_text("validation")[: cfg.data.scoreboard_max_chars]
     for name in ("cpu", "gpu"):  # the whole split
         assert preset(name).data.scoreboard_max_chars > len(wikipedia_text("validation"))
 
 
 def test_ngram_rows_are_recomputed_deterministically(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluation, "scoreboard_path", lambda: tmp_path / "scoreboard.json")
+    monkeypatch.setattr(scoreboard, "file_path", lambda: tmp_path / "scoreboard.json")
     cfg = preset("tiny")
-    first = evaluation.record_ngram_scores(cfg)
-    again = evaluation.ngram_scores(evaluation.ngram_sweep(cfg))
+    first = lm.record_ngram_scores(cfg)
+    again = lm.ngram_scores(lm.ngram_sweep(cfg))
     assert [(r.model, r.bits_per_char, r.details) for r in first] == again
-    rows = evaluation.scoreboard(cfg)
+    rows = scoreboard.rows(cfg)
     assert {r.model for r in rows} == {name for name, _, _ in again}
     assert all(r.chapter == 5 and r.preset == "tiny" for r in rows)
     with pytest.raises(ValueError, match="the sweep needs"):
-        evaluation.ngram_sweep(cfg, model=CharNGramModel(SMALL, cfg.lm.ngram_max_order))
+        lm.ngram_sweep(cfg, model=CharNGramModel(SMALL, cfg.lm.ngram_max_order))
 
 
 # ============================================================================ the checkers
@@ -501,7 +501,7 @@ def test_notebook_runs_the_experiments_the_claims_test():
     code = "\n".join(c.source for c in _notebook().cells if c.cell_type == "code")
     for call in (
         "CharNGramModel(train_text, order=cfg.lm.ngram_max_order)",
-        "evaluation.ngram_sweep(cfg, model=model)",
+        "lm.ngram_sweep(cfg, model=model)",
         'prompt_text = "The capital of Fran"',
         "orders = sorted({1, 2, 3, min(5, cfg.lm.ngram_max_order), sweep.best_order(), cfg.lm.ngram_max_order})",
         "lm.samples_by_order(model, orders, train_text, cfg.lm.sample_chars, seed=cfg.seed)",
@@ -509,7 +509,7 @@ def test_notebook_runs_the_experiments_the_claims_test():
         'lm.temperature_study(best_model, "The capital of ", cfg.lm.sample_chars, seed=cfg.seed)',
         'contexts = ("the United Sta", "in the ")',
         "lm.filter_study(best_model, contexts, k=lm.TOP_K, p=lm.TOP_P)",
-        "evaluation.record_ngram_scores(cfg, sweep)",
+        "lm.record_ngram_scores(cfg, sweep)",
     ):
         assert call in code, call
 
@@ -520,9 +520,9 @@ def cpu():
     """The notebook's experiments at the cpu preset and its seed, run once for all claims."""
     cfg = preset("cpu")
     train_text = wikipedia_text("train", max_chars=cfg.lm.train_chars)
-    valid_text = evaluation.scoreboard_text(cfg)
+    valid_text = scoreboard.text(cfg)
     model = CharNGramModel(train_text, order=cfg.lm.ngram_max_order)
-    sweep = evaluation.ngram_sweep(cfg, model=model)
+    sweep = lm.ngram_sweep(cfg, model=model)
     best = sweep.best_order()
     best_model = model.with_options(order=best)
     orders = sorted({1, 2, 3, min(5, cfg.lm.ngram_max_order), best, cfg.lm.ngram_max_order})
@@ -570,9 +570,9 @@ def test_claim_long_histories_are_mostly_unseen(cpu):
 def test_claim_trigram_scores(cpu):
     lp = cpu["model"].with_options(order=3).log_probs(cpu["valid"])
     V = cpu["model"].vocab_size
-    assert evaluation.perplexity(lp) < V / 10  # far fewer than V equally likely choices
-    assert evaluation.bits_per_char(lp) < math.log2(V)
-    assert evaluation.bits_per_char(lp) == pytest.approx(cpu["sweep"].kneser_ney[2])
+    assert metrics.perplexity(lp) < V / 10  # far fewer than V equally likely choices
+    assert metrics.bits_per_char(lp) < math.log2(V)
+    assert metrics.bits_per_char(lp) == pytest.approx(cpu["sweep"].kneser_ney[2])
 
 
 @pytest.mark.slow
@@ -646,9 +646,9 @@ def test_claim_top_k_and_top_p(cpu):
 
 @pytest.mark.slow
 def test_claim_scoreboard(cpu, tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluation, "scoreboard_path", lambda: tmp_path / "scoreboard.json")
-    evaluation.record_ngram_scores(cpu["cfg"], cpu["sweep"])
-    rows = evaluation.scoreboard(cpu["cfg"])
+    monkeypatch.setattr(scoreboard, "file_path", lambda: tmp_path / "scoreboard.json")
+    lm.record_ngram_scores(cpu["cfg"], cpu["sweep"])
+    rows = scoreboard.rows(cpu["cfg"])
     assert [r.model for r in rows] == ["char n-gram, Kneser–Ney", "char n-gram, add-k", "char bigram (2-gram)",
                                        "char unigram (1-gram)", "uniform over the vocabulary"]
     assert rows[0].bits_per_char > 1.5  # still far from Shannon's roughly one bit per character
@@ -658,7 +658,7 @@ def test_claim_scoreboard(cpu, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_claim_exercise_larger_discount(cpu):
     s, model, valid = cpu["sweep"], cpu["model"], cpu["valid"]
-    curve = np.asarray([evaluation.bits_per_char(model.with_options(order=int(n), discount=0.9).log_probs(valid))
+    curve = np.asarray([metrics.bits_per_char(model.with_options(order=int(n), discount=0.9).log_probs(valid))
                         for n in s.orders])
     best = int(s.orders[np.argmin(curve)])
     assert 1 <= best - s.best_order() <= 2  # the best order moves up by about one

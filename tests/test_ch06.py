@@ -23,6 +23,7 @@ from llmcourse.experiments.word_embeddings import (
     one_hot,
     project_2d,
     side_by_side,
+    train_word2vec,
 )
 from llmcourse.models.word2vec import (
     Vocabulary,
@@ -30,7 +31,6 @@ from llmcourse.models.word2vec import (
     Word2VecSettings,
     cbow_windows,
     skipgram_pairs,
-    train_word2vec,
     training_sentences,
 )
 

@@ -19,7 +19,8 @@ from llmcourse.config import preset
 from llmcourse.exercises import ch07
 from llmcourse.experiments import recurrent as rec
 from llmcourse.experiments.language_models import known_word_share, training_words
-from llmcourse.models.rnn import CharRNN, CharWindows, char_lm_loss, parameter_count
+from llmcourse.data import TokenWindows
+from llmcourse.models.rnn import CharRNN, char_lm_loss, parameter_count
 from llmcourse.notebook import setup_cell_source
 from llmcourse.tokenizers import words
 
@@ -160,10 +161,10 @@ def test_notebook_runs_the_experiments_the_claims_test():
         "scores = {k: rec.score(r.model, data) for k, r in models.items()}",
         "samples = rec.samples(lstm.model, data.tokenizer, cfg.lm.sample_chars, seed=cfg.seed)",
         "vocabulary = training_words(data.tokenizer.decode(data.train_ids))",
-        "CharWindows(data.train_ids, seq_len=40, seed=cfg.seed).next_batch(2)",
+        "TokenWindows(data.train_ids, seq_len=40, seed=cfg.seed).next_batch(2)",
         'model = CharRNN(V, hidden=cfg.rnn.hidden, cell="rnn", embed_dim=cfg.rnn.embed, rngs=nnx.Rngs(cfg.seed))',
-        "rows = [r for r in evaluation.scoreboard(cfg) if r.chapter <= 7]",
-        "sweep = evaluation.ngram_sweep(cfg)",
+        "rows = [r for r in scoreboard.rows(cfg) if r.chapter <= 7]",
+        "sweep = language_models.ngram_sweep(cfg)",
         "ngram = rec.ngram_rows(cfg, sweep)",
         "mixture = rec.mix(scores[rec.GATED_CELL].log_probs, rec.kneser_ney_log_probs(sweep, data))",
     ):
@@ -218,7 +219,7 @@ def test_claim_untrained_model_is_close_to_uniform():
     cfg = preset("cpu")
     data = rec.char_data(cfg)
     V = data.tokenizer.vocab_size
-    windows = CharWindows(data.train_ids, seq_len=40, seed=cfg.seed).next_batch(2)
+    windows = TokenWindows(data.train_ids, seq_len=40, seed=cfg.seed).next_batch(2)
     model = CharRNN(V, hidden=cfg.rnn.hidden, cell="rnn", embed_dim=cfg.rnn.embed, rngs=nnx.Rngs(cfg.seed))
     bits = float(char_lm_loss(model, windows)[1]["bits_per_char"])
     assert abs(bits - math.log2(V)) < 1.0

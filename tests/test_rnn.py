@@ -13,11 +13,11 @@ import pytest
 from flax import nnx
 
 from llmcourse import generation
-from llmcourse.evaluation import bits_per_char
+from llmcourse.data import TokenWindows
+from llmcourse.metrics import bits_per_char, validation_bits_per_char
 from llmcourse.models.rnn import (
     CELL_TYPES,
     CharRNN,
-    CharWindows,
     NextLogits,
     VanillaRNNCell,
     char_lm_loss,
@@ -26,7 +26,6 @@ from llmcourse.models.rnn import (
     make_cell,
     parameter_count,
     run_cell,
-    validation_bits_per_char,
     zero_carry,
 )
 from llmcourse.tokenizers import CharTokenizer
@@ -169,7 +168,7 @@ def test_training_lowers_the_loss(kind):
     model = CharRNN(tok.vocab_size, 16, cell=kind, embed_dim=8, rngs=nnx.Rngs(0))
     cfg = TrainConfig(steps=80, batch_size=8, learning_rate=2e-2, optimizer="adam", progress=False,
                       steps_per_call=40, log_every=40)
-    history = train(model, char_lm_loss, CharWindows(ids, 16, seed=0), cfg)
+    history = train(model, char_lm_loss, TokenWindows(ids, 16, seed=0), cfg)
     assert history.losses[-1] < 0.5 * history.losses[0]
     assert validation_bits_per_char(model, tok, text[:100]) < 2.0
 
@@ -177,7 +176,7 @@ def test_training_lowers_the_loss(kind):
 # =========================================================================== windows
 def test_windows_are_shifted_by_one():
     ids = np.arange(100)
-    data = CharWindows(ids, 10, seed=0)
+    data = TokenWindows(ids, 10, seed=0)
     batch = data.next_batch(6)
     assert batch["x"].shape == batch["y"].shape == (6, 10)
     np.testing.assert_array_equal(batch["y"][:, :-1], batch["x"][:, 1:])
@@ -187,23 +186,23 @@ def test_windows_are_shifted_by_one():
 
 def test_windows_are_seeded_and_cover_every_start():
     ids = np.arange(30)
-    a, b = CharWindows(ids, 5, seed=7), CharWindows(ids, 5, seed=7)
+    a, b = TokenWindows(ids, 5, seed=7), TokenWindows(ids, 5, seed=7)
     np.testing.assert_array_equal(a.next_batch(4)["x"], b.next_batch(4)["x"])
     stacked = a.next_batches(3, 4)
     assert stacked["x"].shape == (3, 4, 5)
-    starts = CharWindows(ids, 5, seed=1).next_batches(200, 8)["x"][..., 0]
+    starts = TokenWindows(ids, 5, seed=1).next_batches(200, 8)["x"][..., 0]
     assert set(np.unique(starts)) == set(range(25))  # every start 0 .. len - seq_len - 1
     assert np.all(starts + 5 < 30)  # y's last character exists
 
 
 def test_windows_in_order_do_not_overlap():
-    data = CharWindows(np.arange(23), 5)
+    data = TokenWindows(np.arange(23), 5)
     xs = np.concatenate([b["x"] for b in data.batches_in_order(2)])
     np.testing.assert_array_equal(xs[:, 0], [0, 5, 10, 15])
 
 
 def test_a_window_as_long_as_the_data_allows():
-    data = CharWindows(np.arange(11), 10)
+    data = TokenWindows(np.arange(11), 10)
     np.testing.assert_array_equal(data.next_batch(1)["y"][0], np.arange(1, 11))
 
 
@@ -323,13 +322,13 @@ def test_unknown_cell_type_is_a_clear_error(cell):
 
 
 def test_sequence_longer_than_the_data_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"seq_len=64 is longer than the data allows: .* 65 characters and the text has 50"):
-        CharWindows(np.arange(50), 64)
+    with pytest.raises(ValueError, match=r"seq_len=64 is longer than the data allows: .* 65 tokens and the text has 50"):
+        TokenWindows(np.arange(50), 64)
     with pytest.raises(ValueError, match="longer than the data"):
-        CharWindows(np.arange(10), 10)  # a window needs seq_len + 1 characters
+        TokenWindows(np.arange(10), 10)  # a window needs seq_len + 1 characters
     for bad in (0, -3, 2.0):
         with pytest.raises(ValueError, match="seq_len must be a positive integer"):
-            CharWindows(np.arange(50), bad)
+            TokenWindows(np.arange(50), bad)
 
 
 def test_ids_of_the_wrong_shape_are_a_clear_error():

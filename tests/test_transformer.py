@@ -13,10 +13,12 @@ import pytest
 from flax import nnx
 
 from llmcourse import generation
+from llmcourse.data import TokenWindows
 from llmcourse.generation import GenerationError
+from llmcourse.metrics import validation_bits_per_char
 from llmcourse.models.transformer import (
     GPT, MultiHeadAttention, TransformerError, attention, causal_mask, flops_per_token, loss_fn,
-    parameter_count, sinusoidal_positions, token_log_probs, validation_bits_per_char,
+    parameter_count, sinusoidal_positions, token_log_probs,
 )
 from llmcourse.tokenizers import CharTokenizer
 from llmcourse.training import TrainConfig, train
@@ -287,11 +289,10 @@ def test_a_gpt_learns_a_repeating_text():
     text = "the cat sat on the mat. " * 40
     tok = CharTokenizer.train(text)
     ids = np.asarray(tok.encode(text), np.int32)
-    from llmcourse.models.rnn import CharWindows
 
     model = GPT(tok.vocab_size, 16, 32, 4, 2, rngs=nnx.Rngs(0))
     cfg = TrainConfig(steps=150, batch_size=16, learning_rate=3e-3, progress=False, steps_per_call=50)
-    history = train(model, loss_fn, CharWindows(ids, 16, seed=0), cfg)
+    history = train(model, loss_fn, TokenWindows(ids, 16, seed=0), cfg)
     assert history.losses[-1] < 0.3 * history.losses[0]
     assert validation_bits_per_char(model, tok, text[:200]) < 1.0
 
@@ -302,7 +303,6 @@ def test_dropout_only_while_the_engine_trains():
     text = "the cat sat on the mat. " * 40
     tok = CharTokenizer.train(text)
     ids = np.asarray(tok.encode(text), np.int32)
-    from llmcourse.models.rnn import CharWindows
     from llmcourse.training import Trainer
 
     plain = GPT(tok.vocab_size, 16, 32, 4, 2, rngs=nnx.Rngs(0))
@@ -313,8 +313,8 @@ def test_dropout_only_while_the_engine_trains():
     trainer = Trainer(model, loss_fn, cfg)
     batch = {"x": window, "y": jnp.asarray(ids[None, 1:17])}
     assert trainer.evaluate(batch)["loss"] == pytest.approx(float(loss_fn(plain, batch)[0]), rel=1e-5)  # evaluation: no dropout
-    history = trainer.fit(CharWindows(ids, 16, seed=0))
-    plain_history = train(plain, loss_fn, CharWindows(ids, 16, seed=0), cfg)
+    history = trainer.fit(TokenWindows(ids, 16, seed=0))
+    plain_history = train(plain, loss_fn, TokenWindows(ids, 16, seed=0), cfg)
     assert history.losses[0] > plain_history.losses[0]  # half the numbers zeroed: a worse first step
     assert np.array_equal(model(window), model(window))  # back to deterministic after fit
     assert model.dropout.deterministic

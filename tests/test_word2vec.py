@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from llmcourse.experiments.word_embeddings import cosine_similarity, planted_corpus, project_2d
+from llmcourse.experiments.word_embeddings import cosine_similarity, planted_corpus, project_2d, train_word2vec
 from llmcourse.models.word2vec import (
     NoiseTable,
     Vocabulary,
@@ -27,7 +27,6 @@ from llmcourse.models.word2vec import (
     sparse_sgd_update,
     target_weights,
     to_keyed_vectors,
-    train_word2vec,
     word2vec_loss,
 )
 from llmcourse.training import ConfigError, Trainer
@@ -262,7 +261,7 @@ def test_sparse_update_equals_dense_sgd_and_leaves_other_rows_alone(cbow):
 
 
 def test_engine_update_hook_requires_plain_sgd():
-    from llmcourse.models.word2vec import train_config
+    from llmcourse.experiments.word_embeddings import train_config
 
     model = Word2Vec(10, 4, rngs=nnx.Rngs(0))
     good = train_config(Word2VecSettings(), steps=10)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from llmcourse import generation
-from llmcourse.evaluation import perplexity
+from llmcourse.metrics import perplexity
 from llmcourse.exercises import CheckResult, call_safely, failed, passed
 
 # (probabilities the model gave each actual next token) → perplexity. Each case catches one
@@ -28,7 +28,7 @@ _UNDERFLOW = ("The product of 100 probabilities of 1e-5 is 1e-500, below the sma
 
 
 def expected_perplexity(probs) -> float:
-    """The reference: ``llmcourse.evaluation.perplexity`` of the natural logs; inf if any is 0."""
+    """The reference: ``llmcourse.metrics.perplexity`` of the natural logs; inf if any is 0."""
     probs = np.asarray(probs, dtype=np.float64)
     if (probs == 0).any():
         return math.inf

@@ -1,9 +1,8 @@
 """Chapter 5's generation experiments with character n-gram models: what the samples look like.
 
-The scoring experiment (validation bits per character for every order) is
-``llmcourse.evaluation.ngram_sweep``, because chapter 8 re-runs it for the scoreboard. The functions
-here take a trained ``CharNGramModel`` and a seed, and return what the notebook shows; the claims
-tests (``tests/test_ch05.py``) call them with the ``cpu`` preset and assert what the prose says.
+``ngram_sweep`` is the scoring experiment: validation bits per character for every order and three
+smoothings, the n-gram rows of the scoreboard (chapters 7 and 8 re-run it, it is deterministic).
+The other functions take a trained ``CharNGramModel`` and a seed, and return what the notebook shows.
 
 * ``samples_by_order`` — the same prompt and key continued by models of several orders;
 * ``greedy_loop`` — greedy decoding, and the loop it falls into;
@@ -13,6 +12,7 @@ tests (``tests/test_ch05.py``) call them with the ``cpu`` preset and assert what
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -20,8 +20,11 @@ import jax
 import numpy as np
 
 from llmcourse import generation
-from llmcourse.evaluation import bits_per_char
+from llmcourse.data import wikipedia_text
+from llmcourse.metrics import bits_per_char
 from llmcourse.models.ngram import CharNGramModel
+from llmcourse import scoreboard
+from llmcourse.scoreboard import Score
 
 PROMPT = "The "
 TEMPERATURES = (0.5, 1.0, 1.5, 2.0)
@@ -152,3 +155,88 @@ def filter_study(model: CharNGramModel, contexts, k: int = TOP_K, p: float = TOP
         kept_k[context] = np.isfinite(np.asarray(generation.top_k_filter(logits, k)))[order]
         kept_p[context] = np.isfinite(np.asarray(generation.top_p_filter(logits, p)))[order]
     return FilterStudy(tuple(contexts), k, p, chars, probs, kept_k, kept_p)
+
+
+# --------------------------------------------------------------------------- the n-gram rows
+ADD_ONE = 1.0  # Laplace's add-one
+ADD_K = 0.01  # chosen once on the validation split at the cpu preset, from 0.001, 0.003, 0.01, 0.03, 0.1
+KN_DISCOUNT = 0.75  # the textbook absolute discount (Chen & Goodman 1999 discuss estimating it)
+
+
+@dataclass(frozen=True)
+class NGramSweep:
+    """Validation bits per character of character n-gram models of every order 1..max_order."""
+
+    orders: np.ndarray  # (max_order,) 1, 2, ..., max_order
+    add_one: np.ndarray  # (max_order,) add-k with k = 1
+    add_k: np.ndarray  # (max_order,) add-k with k = ADD_K
+    kneser_ney: np.ndarray  # (max_order,) interpolated Kneser–Ney with discount KN_DISCOUNT
+    kneser_ney_train: np.ndarray  # (max_order,) the same models on a piece of their own training text
+    uniform: float  # log2 V: the model that knows nothing but the vocabulary
+    context_seen: np.ndarray  # (max_order,) share of validation characters whose n-1 previous characters occur in training
+    stored_ngrams: np.ndarray  # (max_order,) distinct n-grams counted for order n (what the model stores)
+    model: CharNGramModel  # Kneser–Ney at max_order; ``model.with_options(order=...)`` for the others
+    train_chars: int
+    validation_chars: int
+    unknown_chars: int  # validation characters never seen in training (scored as <unk>)
+
+    def best_order(self, smoothing: str = "kneser-ney") -> int:
+        curve = {"kneser-ney": self.kneser_ney, "add-k": self.add_k, "add-one": self.add_one}[smoothing]
+        return int(self.orders[np.argmin(curve)])
+
+
+def ngram_sweep(cfg, model: CharNGramModel | None = None) -> NGramSweep:
+    """Chapter 5's experiment: count n-grams up to ``cfg.lm.ngram_max_order`` in the first
+    ``cfg.lm.train_chars`` characters of the train split, then score ``scoreboard.text(cfg)`` with
+    every order and three smoothings. Deterministic (no randomness at all). The training-text
+    scores use the first ``len(scoreboard.text(cfg))`` training characters, which the models saw.
+
+    ``model``: the counts, if already made with ``CharNGramModel(wikipedia_text("train",
+    max_chars=cfg.lm.train_chars), cfg.lm.ngram_max_order)`` (checked), to save counting again.
+    """
+    train = wikipedia_text("train", max_chars=cfg.lm.train_chars)
+    valid = scoreboard.text(cfg)
+    if model is None:
+        model = CharNGramModel(train, cfg.lm.ngram_max_order, smoothing="kneser-ney", discount=KN_DISCOUNT)
+    elif model.max_order != cfg.lm.ngram_max_order or model.train_chars != len(train):
+        raise ValueError(f"the model counted orders up to {model.max_order} in {model.train_chars:,} characters; "
+                         f"the sweep needs {cfg.lm.ngram_max_order} and the {len(train):,} characters of "
+                         "wikipedia_text('train', max_chars=cfg.lm.train_chars)")
+    model = model.with_options(order=cfg.lm.ngram_max_order, smoothing="kneser-ney", discount=KN_DISCOUNT)
+    orders = np.arange(1, cfg.lm.ngram_max_order + 1)
+    curves = {"add_one": [], "add_k": [], "kneser_ney": [], "kneser_ney_train": []}
+    seen = train[: len(valid)]
+    for n in orders:
+        kn = model.with_options(order=int(n))
+        curves["kneser_ney"].append(bits_per_char(kn.log_probs(valid)))
+        curves["kneser_ney_train"].append(bits_per_char(kn.log_probs(seen)))
+        curves["add_k"].append(bits_per_char(kn.with_options(smoothing="add-k", k=ADD_K).log_probs(valid)))
+        curves["add_one"].append(bits_per_char(kn.with_options(smoothing="add-k", k=ADD_ONE).log_probs(valid)))
+    known = set(model.tokenizer.chars)
+    return NGramSweep(
+        orders=orders, **{name: np.asarray(values) for name, values in curves.items()},
+        uniform=math.log2(model.vocab_size), context_seen=model.seen_context_share(valid),
+        stored_ngrams=np.asarray(model.stored_ngrams()), model=model, train_chars=len(train),
+        validation_chars=len(valid), unknown_chars=sum(c not in known for c in valid),
+    )
+
+
+def ngram_scores(sweep: NGramSweep) -> list[tuple[str, float, str]]:
+    """The scoreboard rows ``(model, bits_per_char, details)`` chapter 5 records from a sweep."""
+    kn, ak = sweep.best_order("kneser-ney"), sweep.best_order("add-k")
+    size = f"V = {sweep.model.vocab_size}, trained on {sweep.train_chars:,} characters"
+    return [
+        ("uniform over the vocabulary", sweep.uniform, f"log2 V, V = {sweep.model.vocab_size}: no training"),
+        ("char unigram (1-gram)", float(sweep.kneser_ney[0]), f"Kneser–Ney; {size}"),
+        ("char bigram (2-gram)", float(sweep.kneser_ney[1]), f"Kneser–Ney; {size}"),
+        ("char n-gram, add-k", float(sweep.add_k[ak - 1]), f"best order {ak} of 1..{len(sweep.orders)}, k = {ADD_K}; {size}"),
+        ("char n-gram, Kneser–Ney", float(sweep.kneser_ney[kn - 1]),
+         f"best order {kn} of 1..{len(sweep.orders)}, D = {KN_DISCOUNT}; {size}"),
+    ]
+
+
+def record_ngram_scores(cfg, sweep: NGramSweep | None = None) -> list[Score]:
+    """Record chapter 5's n-gram rows for ``cfg``'s preset, running ``ngram_sweep(cfg)`` unless a
+    sweep is given. Deterministic, so chapter 8 can call it without chapter 5 having run."""
+    sweep = ngram_sweep(cfg) if sweep is None else sweep
+    return [scoreboard.record(name, bits, cfg, chapter=5, details=details) for name, bits, details in ngram_scores(sweep)]

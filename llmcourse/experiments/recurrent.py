@@ -25,11 +25,12 @@ import numpy as np
 import optax
 from flax import nnx
 
-from llmcourse import generation
-from llmcourse.data import wikipedia_text
+from llmcourse import generation, scoreboard
+from llmcourse.data import TokenWindows, wikipedia_text
+from llmcourse.experiments.language_models import record_ngram_scores
+from llmcourse.metrics import bits_per_char
 from llmcourse.models.rnn import (
     CharRNN,
-    CharWindows,
     NextLogits,
     char_lm_loss,
     char_log_probs,
@@ -55,7 +56,7 @@ class CharData:
 
     tokenizer: CharTokenizer
     train_ids: np.ndarray  # (train_chars,) the first cfg.lm.train_chars characters of the train split
-    validation_text: str  # scoreboard_text(cfg)
+    validation_text: str  # scoreboard.text(cfg)
     validation_ids: np.ndarray  # (validation_chars,)
     curve_ids: np.ndarray  # the first cfg.rnn.eval_chars validation ids: the training curves' validation points
 
@@ -66,11 +67,9 @@ class CharData:
 
 
 def char_data(cfg) -> CharData:
-    from llmcourse.evaluation import scoreboard_text
-
     train = wikipedia_text("train", max_chars=cfg.lm.train_chars)
     tokenizer = CharTokenizer.train(train)
-    validation = scoreboard_text(cfg)
+    validation = scoreboard.text(cfg)
     validation_ids = np.asarray(tokenizer.encode(validation), dtype=np.int32)
     return CharData(tokenizer, np.asarray(tokenizer.encode(train), dtype=np.int32), validation, validation_ids,
                     validation_ids[: cfg.rnn.eval_chars])
@@ -104,8 +103,8 @@ def train_char_rnn(cfg, data: CharData, cell: str, steps: int, learning_rate: fl
     model = CharRNN(data.tokenizer.vocab_size, cfg.rnn.hidden, cell=cell, embed_dim=cfg.rnn.embed,
                     rngs=nnx.Rngs(cfg.seed))
     trainer = Trainer(model, char_lm_loss, train_config(cfg, steps, learning_rate))
-    history = trainer.fit(CharWindows(data.train_ids, cfg.rnn.seq_len, seed=cfg.seed),
-                          eval_data=CharWindows(data.curve_ids, cfg.rnn.seq_len))
+    history = trainer.fit(TokenWindows(data.train_ids, cfg.rnn.seq_len, seed=cfg.seed),
+                          eval_data=TokenWindows(data.curve_ids, cfg.rnn.seq_len))
     return TrainedRNN(name or f"char {cell.upper()}", cell, model, history, parameter_count(model))
 
 
@@ -128,8 +127,6 @@ class Scored:
 
 
 def score(model: CharRNN, data: CharData) -> Scored:
-    from llmcourse.evaluation import bits_per_char
-
     log_probs = char_log_probs(model, data.validation_ids)
     unknown = data.validation_ids == 0
     return Scored(bits_per_char(log_probs), float(-log_probs[unknown].sum() / math.log(2)), log_probs)
@@ -145,11 +142,9 @@ def ngram_rows(cfg, sweep=None):
     """The scoreboard's n-gram rows for ``cfg``'s preset: recorded from ``sweep`` (chapter 5's
     ``ngram_sweep``) when one is given, otherwise counted again (``record_ngram_scores``) if
     chapter 5 has not recorded them on this machine."""
-    from llmcourse.evaluation import record_ngram_scores, scoreboard
-
     if sweep is not None:
         return sorted(record_ngram_scores(cfg, sweep), key=lambda r: r.bits_per_char)
-    rows = [r for r in scoreboard(cfg) if r.chapter == 5]
+    rows = [r for r in scoreboard.rows(cfg) if r.chapter == 5]
     if not any(r.model == "char n-gram, Kneser–Ney" for r in rows):
         rows = record_ngram_scores(cfg)
     return sorted(rows, key=lambda r: r.bits_per_char)
@@ -171,8 +166,8 @@ MIX_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.05, 1.0, 0.05))  # the RNN'
 
 @dataclass(frozen=True)
 class Mixture:
-    r"""Two models mixed character by character, :math:`p = \lambda\, p_	ext{RNN} + (1 - \lambda)\,
-    p_	ext{n-gram}`. The validation text is cut in two halves; each half is scored with the
+    r"""Two models mixed character by character, :math:`p = \lambda\, p_\text{RNN} + (1 - \lambda)\,
+    p_\text{n-gram}`. The validation text is cut in two halves; each half is scored with the
     :math:`\lambda` that is best on the *other* half, so no character is scored with a weight
     chosen on that character."""
 
@@ -185,8 +180,6 @@ class Mixture:
 
 def mix(rnn_log_probs, ngram_log_probs, weights=MIX_WEIGHTS) -> Mixture:
     """``Mixture`` of two per-character log-probability arrays of the same text."""
-    from llmcourse.evaluation import bits_per_char
-
     a, b = np.asarray(rnn_log_probs, dtype=np.float64), np.asarray(ngram_log_probs, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise ValueError(f"expected two log-probability arrays of one text, same length >= 2; got shapes "
@@ -233,7 +226,7 @@ def _gradient_by_distance(graphdef, state, x, y):
 
 def gradient_windows(cfg, data: CharData, batch: int = 64) -> dict:
     """``batch`` windows of ``cfg.rnn.gradient_len`` validation characters (seeded)."""
-    return CharWindows(data.validation_ids, cfg.rnn.gradient_len, seed=cfg.seed + 1).next_batch(batch)
+    return TokenWindows(data.validation_ids, cfg.rnn.gradient_len, seed=cfg.seed + 1).next_batch(batch)
 
 
 def scaled_rnn_gradients(cfg, data: CharData, scales=RECURRENT_SCALES) -> dict[float, np.ndarray]:
@@ -289,7 +282,7 @@ def step_times(cfg, vocab_size: int, cell: str = GATED_CELL, lengths=None, chars
     ids = np.random.default_rng(cfg.seed).integers(0, vocab_size, size=chars + max(lengths) + 1).astype(np.int32)
     seconds = []
     for length in lengths:
-        batch = CharWindows(ids, length, seed=0).next_batch(chars // length)
+        batch = TokenWindows(ids, length, seed=0).next_batch(chars // length)
         batch = jax.tree.map(jnp.asarray, batch)
         jax.block_until_ready(_gradients(graphdef, params, batch))  # compiles
         best = math.inf

@@ -29,9 +29,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from llmcourse import generation
-from llmcourse.models.rnn import CharRNN, CharWindows, char_lm_loss
+from llmcourse import generation, scoreboard
+from llmcourse.data import TokenWindows, wikipedia_text
+from llmcourse.experiments import recurrent
+from llmcourse.experiments.language_models import known_word_share, training_words
+from llmcourse.metrics import bits_per_char
+from llmcourse.models.rnn import CharRNN, char_lm_loss
 from llmcourse.models.transformer import GPT, attention, causal_mask, flops_per_token, loss_fn, parameter_count, token_log_probs
+from llmcourse.tokenizers import BPETokenizer
 from llmcourse.training import History, TrainConfig, Trainer
 
 GPT_ROW = "GPT (transformer), BPE tokens"  # the scoreboard row this chapter records
@@ -98,7 +103,7 @@ class TokenText:
     tokenizer: object  # BPETokenizer
     train_text: str  # the first cfg.lm.train_chars characters of the train split
     train_ids: np.ndarray  # (train_tokens,)
-    validation_text: str  # scoreboard_text(cfg)
+    validation_text: str  # scoreboard.text(cfg)
     validation_ids: np.ndarray  # (validation_tokens,)
 
     @property
@@ -109,13 +114,9 @@ class TokenText:
 
 def token_data(cfg) -> TokenText:
     """``TokenText`` with a BPE vocabulary of ``cfg.gpt.vocab_size`` tokens."""
-    from llmcourse.data import wikipedia_text
-    from llmcourse.evaluation import scoreboard_text
-    from llmcourse.tokenizers import BPETokenizer
-
     train = wikipedia_text("train", max_chars=cfg.lm.train_chars)
     tokenizer = BPETokenizer.train(train, cfg.gpt.vocab_size)
-    validation = scoreboard_text(cfg)
+    validation = scoreboard.text(cfg)
     return TokenText(tokenizer, train, np.asarray(tokenizer.encode(train), np.int32), validation,
                      np.asarray(tokenizer.encode(validation), np.int32))
 
@@ -160,7 +161,7 @@ def train_gpt(cfg, data, positions: str = "learned", steps: int | None = None, d
     text (``data``: ``token_data(cfg)``)."""
     model = build_gpt(cfg, data.tokenizer.vocab_size, positions, dropout=dropout)
     history = Trainer(model, loss_fn, train_config(cfg, steps)).fit(
-        CharWindows(data.train_ids, cfg.gpt.context, seed=cfg.seed))
+        TokenWindows(data.train_ids, cfg.gpt.context, seed=cfg.seed))
     return TrainedGPT(model, history, parameter_count(model), positions)
 
 
@@ -175,8 +176,6 @@ def score(model: GPT, data: TokenText) -> Scored:
     """Bits per character on the scoreboard text: the bits of every token (each predicted from at
     least half a context of history, ``token_log_probs``; the first by a uniform guess) divided by
     the number of characters. Fewer, longer tokens mean fewer predictions, but each carries more."""
-    from llmcourse.evaluation import bits_per_char
-
     log_probs = token_log_probs(model, data.validation_ids)
     return Scored(bits_per_char(log_probs, n_chars=len(data.validation_text)), bits_per_char(log_probs), log_probs)
 
@@ -189,9 +188,7 @@ def details(cfg, trained: TrainedGPT, vocab_size: int) -> str:
 
 
 def record(cfg, trained: TrainedGPT, scored: Scored, vocab_size: int):
-    from llmcourse.evaluation import record_score
-
-    return record_score(GPT_ROW, scored.bits_per_char, cfg, chapter=8, details=details(cfg, trained, vocab_size))
+    return scoreboard.record(GPT_ROW, scored.bits_per_char, cfg, chapter=8, details=details(cfg, trained, vocab_size))
 
 
 # =========================================================================== the other rows
@@ -199,16 +196,13 @@ def rnn_rows(cfg):
     """Chapter 7's row for its gated RNN (the LSTM), trained and recorded again with chapter 7's
     own functions and settings when chapter 7 has not recorded it on this machine (deterministic:
     same preset, same seed, same row)."""
-    from llmcourse.evaluation import record_score, scoreboard
-    from llmcourse.experiments import recurrent
-
-    rows = [r for r in scoreboard(cfg) if r.chapter == 7]
+    rows = [r for r in scoreboard.rows(cfg) if r.chapter == 7]
     if not rows:
         data = recurrent.char_data(cfg)
         trained = recurrent.train_char_rnn(cfg, data, recurrent.GATED_CELL, cfg.rnn.steps, cfg.rnn.learning_rate,
                                            "char LSTM")
         scored = recurrent.score(trained.model, data)
-        rows = [record_score(trained.name, scored.bits_per_char, cfg, chapter=7,
+        rows = [scoreboard.record(trained.name, scored.bits_per_char, cfg, chapter=7,
                              details=recurrent.details(cfg, trained, data))]
     return rows
 
@@ -216,8 +210,6 @@ def rnn_rows(cfg):
 def scoreboard_rows(cfg):
     """The n-gram rows (chapter 5) and the RNN rows (chapter 7) of ``cfg``'s preset, each computed
     here only if missing on this machine."""
-    from llmcourse.experiments import recurrent
-
     return recurrent.ngram_rows(cfg) + rnn_rows(cfg)
 
 
@@ -300,7 +292,7 @@ def _seconds_per_step(model, loss, ids: np.ndarray, length: int, batch: int, rep
     """Fastest of ``repeats`` timings of one compiled forward + backward pass (the gradient of
     ``loss`` with respect to every parameter) on ``batch`` windows of ``length`` tokens."""
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    windows = CharWindows(ids, length, seed=0).next_batch(batch)
+    windows = TokenWindows(ids, length, seed=0).next_batch(batch)
     windows = {k: jnp.asarray(v) for k, v in windows.items()}
 
     @jax.jit
@@ -389,8 +381,6 @@ def samples(model: GPT, tokenizer, n_tokens: int, seed: int, temperatures=TEMPER
 def real_word_shares(texts: dict, data, prompt: str = PROMPT) -> dict:
     """For each temperature in ``texts`` (as returned by ``samples``): the share of the generated
     words (lower-cased letter runs, the prompt left out) that occur in the training text."""
-    from llmcourse.experiments.language_models import known_word_share, training_words
-
     vocabulary = training_words(data.train_text)
     return {t: known_word_share(text[len(prompt):], vocabulary) for t, text in texts.items() if t != "greedy"}
 
@@ -422,8 +412,3 @@ def cache_timing(model: GPT, prompt_ids, n_tokens: int, repeats: int = 3) -> Cac
     cached, a = run(True)
     recomputed, b = run(False)
     return CacheTiming(n_tokens, cached, recomputed, a == b)
-
-
-def model_flops(model: GPT, tokens: int) -> float:
-    """Training FLOPs for ``tokens`` tokens (``flops_per_token``)."""
-    return flops_per_token(model) * tokens

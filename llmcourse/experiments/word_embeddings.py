@@ -4,6 +4,7 @@ evaluated by gensim's own ``evaluate_word_pairs``, ``evaluate_word_analogies`` a
 The notebook and its claims tests (``tests/test_ch06.py``) call these functions with the same
 preset, so what the prose states is what the tests assert. ``benchmarks/word2vec.py`` uses them too.
 
+* ``train_word2vec`` — the book's word2vec (``llmcourse.models.word2vec``) trained by the book's engine.
 * ``evaluate_vectors`` — WordSim-353 and SimLex-999 Spearman correlations, analogy accuracy.
 * ``train_gensim`` — gensim's ``Word2Vec`` with the same hyper-parameters (``workers=2``), timed.
 * ``neighbours``, ``project_2d`` — nearest neighbours and a 2-D view of chosen word groups.
@@ -15,12 +16,26 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+import jax
+from flax import nnx
+
 from llmcourse.data import analogy_questions_path, simlex999, wordsim353
-from llmcourse.models.word2vec import Word2VecSettings
+from llmcourse.models.word2vec import (
+    Vocabulary,
+    Word2Vec,
+    Word2VecData,
+    Word2VecError,
+    Word2VecSettings,
+    _check_sentences,
+    sparse_sgd_update,
+    to_keyed_vectors,
+    word2vec_loss,
+)
+from llmcourse.training import TrainConfig, Trainer
 
 # Word groups for the 2-D picture and the neighbour checks: each group one kind of word.
 WORD_GROUPS = {
@@ -30,6 +45,76 @@ WORD_GROUPS = {
     "family": ["father", "mother", "son", "daughter", "brother", "sister", "wife", "husband"],
     "countries": ["france", "germany", "italy", "spain", "england", "russia", "china", "japan", "india"],
 }
+
+
+# --------------------------------------------------------------------------- training
+@dataclass
+class TrainedWord2Vec:
+    """A trained model with its vocabulary, settings and what training measured."""
+
+    model: Word2Vec
+    vocab: Vocabulary
+    settings: Word2VecSettings
+    history: object  # llmcourse.training.History
+    seconds: float  # wall time of training: examples, compilation and steps (vocabulary excluded)
+    words_trained: int  # corpus words × epochs (every word of the text, as gensim's words/s counts them)
+    cpu_seconds: float = 0.0  # CPU time of this process while training (all threads)
+    steps: int = 0
+    examples_per_epoch: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words_trained / self.seconds
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The word embeddings: the input vectors, (V, dims) float32, in ``vocab.words`` order."""
+        return np.asarray(self.model.input_vectors[...])
+
+    def to_keyed_vectors(self):
+        """The embeddings as gensim ``KeyedVectors`` (exact copies, most frequent word first)."""
+        return to_keyed_vectors(self.vectors, self.vocab.words, self.vocab.counts)
+
+
+def train_config(settings: Word2VecSettings, steps: int, progress: bool | None = None):
+    """The engine configuration word2vec trains with: plain SGD, linear decay to 0, no clipping."""
+    return TrainConfig(steps=steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+                       optimizer="sgd", momentum=0.0, schedule="linear", clip_norm=None,
+                       steps_per_call=settings.steps_per_call, log_every=10 * settings.steps_per_call,
+                       seed=settings.seed, progress=progress, data_parallel=False)
+
+
+def train_word2vec(sentences, settings: Word2VecSettings | None = None, progress: bool | None = None,
+                   vocab: Vocabulary | None = None) -> TrainedWord2Vec:
+    """Train word2vec on ``sentences`` (a list of lists of words) with the book's engine.
+
+    The number of steps is ``epochs × examples of the first epoch / batch_size`` (later epochs
+    differ by a fraction of a percent, as subsampling and windows are redrawn), rounded to a whole
+    number of fused calls of ``steps_per_call`` steps. ``vocab``: a
+    vocabulary already built from these sentences with ``settings.min_count`` (saves a pass).
+    """
+    settings = settings or Word2VecSettings()
+    sentences = _check_sentences(sentences)
+    if vocab is None:
+        vocab = Vocabulary.build(sentences, settings.min_count)
+    elif vocab.min_count != settings.min_count:
+        raise Word2VecError(f"the vocabulary was built with min_count={vocab.min_count}, settings say {settings.min_count}")
+    corpus = vocab.encode(sentences)
+    start, cpu = time.perf_counter(), time.process_time()
+    data = Word2VecData(corpus, vocab, settings)
+    steps = max(1, round(settings.epochs * data.examples_per_epoch / settings.batch_size))
+    # a whole number of fused calls, so that one compiled program runs them all
+    per_call = min(settings.steps_per_call, steps)
+    steps = max(1, round(steps / per_call)) * per_call
+    model = Word2Vec(len(vocab), settings.dims, rngs=nnx.Rngs(settings.seed))
+    config = train_config(settings.replace(steps_per_call=per_call), steps, progress)
+    trainer = Trainer(model, word2vec_loss, config, update=sparse_sgd_update)
+    history = trainer.fit(data)
+    jax.block_until_ready(model.input_vectors[...])
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return TrainedWord2Vec(model, vocab, settings, history, seconds, corpus.raw_words * settings.epochs,
+                           cpu_seconds=cpu, steps=steps, examples_per_epoch=data.examples_per_epoch)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -230,8 +315,6 @@ class SideBySide:
 def side_by_side(sentences, settings: Word2VecSettings, ours=None, workers: int = 2) -> SideBySide:
     """Train gensim (``workers``) on ``sentences`` with ``settings``, and llmcourse too unless
     ``ours`` (a ``TrainedWord2Vec`` from the same sentences and settings) is given; score both."""
-    from llmcourse.models.word2vec import train_word2vec
-
     if ours is None:
         ours = train_word2vec(sentences, settings, progress=False)
     elif ours.settings != settings:

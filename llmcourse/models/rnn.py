@@ -16,8 +16,8 @@ step reads ``tanh(x @ W + h @ U + b)`` for a whole batch at once.
 * ``run_cell`` — the step unrolled over time with ``jax.lax.scan``.
 * ``CharRNN`` — embedding → cell scanned over time → output layer: a character language model.
 * ``char_lm_loss`` — mean cross-entropy of the next character, in the engine's form.
-* ``CharWindows`` — random windows of an encoded text, the training data source.
-* ``char_log_probs`` / ``validation_bits_per_char`` — the scoreboard's measure for a ``CharRNN``.
+* ``char_log_probs`` (also ``CharRNN.log_probs``) — what the scoreboard's measure,
+  ``llmcourse.metrics.validation_bits_per_char``, needs from a ``CharRNN``.
 * ``NextLogits`` — the model as ``llmcourse.generation.generate`` wants it, reading each
   character once.
 """
@@ -165,6 +165,10 @@ class CharRNN(nnx.Module):
     def __call__(self, ids: jax.Array) -> jax.Array:
         return self.run(ids)[0]
 
+    def log_probs(self, ids, **scoring) -> np.ndarray:
+        """``char_log_probs(self, ids, **scoring)``: the log-probability of every character of ``ids``."""
+        return char_log_probs(self, ids, **scoring)
+
     def first_logits(self) -> jax.Array:
         """The scores for a text's first character, before anything is read: the output layer
         applied to the initial hidden state (zeros), shape (vocab_size,)."""
@@ -182,45 +186,6 @@ def char_lm_loss(model: CharRNN, batch):
     logits = model(batch["x"])  # (batch, time, vocab_size)
     nats = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
     return nats, {"bits_per_char": nats / math.log(2)}
-
-
-# =========================================================================== data
-class CharWindows:
-    """Windows of ``seq_len + 1`` consecutive characters of an encoded text: ``x`` is the first
-    ``seq_len``, ``y`` the same shifted by one (the character to predict at every position).
-
-    ``next_batch`` draws random windows (the start of each uniform over every possible start),
-    seeded; ``next_batches(count, ...)`` draws ``count`` batches at once for the engine's fused
-    steps; ``batches_in_order`` gives non-overlapping windows from the start, for evaluation.
-    """
-
-    def __init__(self, ids, seq_len: int, seed: int = 0):
-        self.ids = np.asarray(ids, dtype=np.int32).reshape(-1)
-        self.seq_len = _positive_int("seq_len", seq_len)
-        if self.seq_len + 1 > len(self.ids):
-            raise ValueError(f"seq_len={seq_len} is longer than the data allows: a window needs seq_len + 1 = "
-                             f"{seq_len + 1} characters and the text has {len(self.ids)}")
-        self.size = len(self.ids) - self.seq_len  # number of distinct windows
-        self._rng = np.random.default_rng(seed)
-        self._offsets = np.arange(self.seq_len + 1)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def _windows(self, starts: np.ndarray):
-        w = self.ids[starts[..., None] + self._offsets]  # (..., seq_len + 1)
-        return {"x": w[..., :-1], "y": w[..., 1:]}
-
-    def next_batch(self, batch_size: int):
-        return self._windows(self._rng.integers(0, self.size, size=batch_size))
-
-    def next_batches(self, count: int, batch_size: int):
-        return self._windows(self._rng.integers(0, self.size, size=(count, batch_size)))
-
-    def batches_in_order(self, batch_size: int):
-        starts = np.arange(0, self.size, self.seq_len)
-        for i in range(0, len(starts), batch_size):
-            yield self._windows(starts[i : i + batch_size])
 
 
 # =========================================================================== scoring a text
@@ -285,15 +250,6 @@ def _score_chunk(graphdef, state, carry, inputs, targets, valid):
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     return carry, jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
 
-
-def validation_bits_per_char(model: CharRNN, tokenizer, text: str, **scoring) -> float:
-    """The scoreboard's measure: ``llmcourse.evaluation.bits_per_char`` of ``char_log_probs`` on
-    ``tokenizer.encode(text)``, one log-probability per character of ``text``. Characters the
-    tokenizer never saw in training are read (and must be predicted) as ``<unk>``, as for the
-    n-gram models."""
-    from llmcourse.evaluation import bits_per_char
-
-    return bits_per_char(char_log_probs(model, tokenizer.encode(text), **scoring))
 
 
 # =========================================================================== generation

@@ -28,7 +28,8 @@ the head width :math:`d`, so the softmax does not saturate as :math:`d` grows.
   model over any token ids (characters or BPE pieces); ``init_cache`` / ``prefill`` /
   ``decode_step`` are the cached path ``llmcourse.generation.generate_cached`` drives;
 * ``loss_fn`` — next-token cross-entropy in the engine's form, with a bits-per-token metric;
-* ``token_log_probs`` / ``validation_bits_per_char`` — the scoreboard's measure for a ``GPT``.
+* ``token_log_probs`` (also ``GPT.log_probs``) — what the scoreboard's measure,
+  ``llmcourse.metrics.validation_bits_per_char``, needs from a ``GPT``.
 """
 
 from __future__ import annotations
@@ -285,6 +286,10 @@ class GPT(nnx.Module):
         return self.embed.attend(h) if self.tie_embeddings else self.unembed(h)  # (batch, time, vocab_size)
 
     # -- the full (training) path
+    def log_probs(self, ids, **scoring) -> np.ndarray:
+        """``token_log_probs(self, ids, **scoring)``: the log-probability of every token of ``ids``."""
+        return token_log_probs(self, ids, **scoring)
+
     def __call__(self, ids: jax.Array, return_attention: bool = False):
         ids = self._check_ids(ids)
         x = self.embed(ids) + self.position_code(0, ids.shape[1])  # (batch, time, d_model)
@@ -361,7 +366,7 @@ def loss_fn(model: GPT, batch):
     r"""Mean next-token cross-entropy in nats over a batch ``{"x": ids, "y": next ids}`` (both
     (batch, time)), in the engine's form ``(loss, metrics)``. The metric ``bits_per_token`` is the
     same number in bits, :math:`H / \ln 2` (for a character model, bits per character;
-    ``validation_bits_per_char`` divides a text's bits by its characters whatever the tokens)."""
+    ``llmcourse.metrics.validation_bits_per_char`` divides a text's bits by its characters whatever the tokens)."""
     logits = model(batch["x"])  # (batch, time, vocab_size)
     nats = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
     return nats, {"bits_per_token": nats / math.log(2)}
@@ -415,12 +420,3 @@ def _score(graphdef, state, x, y):
     logits = nnx.merge(graphdef, state)(x)  # (rows, context, vocab_size)
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     return jnp.take_along_axis(log_probs, y[..., None], axis=-1)[..., 0]
-
-
-def validation_bits_per_char(model: GPT, tokenizer, text: str, **scoring) -> float:
-    """The scoreboard's measure: total bits of ``token_log_probs`` on ``tokenizer.encode(text)``
-    divided by ``len(text)`` characters — for a character tokenizer one token per character;
-    for BPE fewer tokens, the same text, the same divisor."""
-    from llmcourse.evaluation import bits_per_char
-
-    return bits_per_char(token_log_probs(model, tokenizer.encode(text), **scoring), n_chars=len(text))

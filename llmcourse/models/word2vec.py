@@ -26,7 +26,7 @@ original C code (and gensim) rather than the paper:
    sentence boundary. Near words are thus used more often than far ones.
 4. **Noise** (``NoiseTable``): the unigram counts to the power 3/4, sampled from a table as in the C
    code. A noise word that happens to be the true target is skipped (weight 0), as in word2vec.
-5. **Training** (``train_word2vec``) runs the book's engine, ``llmcourse.training``, with plain SGD
+5. **Training** (``llmcourse.experiments.word_embeddings.train_word2vec``) runs the book's engine, ``llmcourse.training``, with plain SGD
    and a learning rate that decays linearly to 0 over the run, the original schedule. A step is a
    sparse update (``sparse_sgd_update``): it gathers the rows of the batch's words, differentiates
    the loss with respect to those rows only, and scatter-adds ``−learning_rate × gradient`` into
@@ -57,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from llmcourse.data import lee_corpus, wikipedia_text
 from llmcourse.tokenizers import words
 
 ARCHITECTURES = ("skip-gram", "cbow")
@@ -78,8 +79,6 @@ def training_sentences(wiki_chars: int | None = None) -> list[list[str]]:
     """The chapter's corpus: the Wikipedia train split (its first ``wiki_chars`` characters; all of
     it when None or larger) cut into paragraphs, then every document of the Lee news corpus. One
     "sentence" is one paragraph or one news document: windows never reach across it."""
-    from llmcourse.data import lee_corpus, wikipedia_text
-
     text = wikipedia_text("train", max_chars=wiki_chars)
     sentences = [sentence_words(p) for p in text.split("\n\n")] + [sentence_words(d) for d in lee_corpus()]
     return [s for s in sentences if s]
@@ -435,36 +434,6 @@ def sparse_sgd_update(model: Word2Vec, batch, learning_rate: jax.Array) -> tuple
     return total / targets.shape[0], {}
 
 
-# =========================================================================== training
-@dataclass
-class TrainedWord2Vec:
-    """A trained model with its vocabulary, settings and what training measured."""
-
-    model: Word2Vec
-    vocab: Vocabulary
-    settings: Word2VecSettings
-    history: object  # llmcourse.training.History
-    seconds: float  # wall time of training: examples, compilation and steps (vocabulary excluded)
-    words_trained: int  # corpus words × epochs (every word of the text, as gensim's words/s counts them)
-    cpu_seconds: float = 0.0  # CPU time of this process while training (all threads)
-    steps: int = 0
-    examples_per_epoch: int = 0
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def words_per_second(self) -> float:
-        return self.words_trained / self.seconds
-
-    @property
-    def vectors(self) -> np.ndarray:
-        """The word embeddings: the input vectors, (V, dims) float32, in ``vocab.words`` order."""
-        return np.asarray(self.model.input_vectors[...])
-
-    def to_keyed_vectors(self):
-        """The embeddings as gensim ``KeyedVectors`` (exact copies, most frequent word first)."""
-        return to_keyed_vectors(self.vectors, self.vocab.words, self.vocab.counts)
-
-
 def to_keyed_vectors(vectors, words, counts=None):
     """gensim ``KeyedVectors`` holding exactly ``vectors`` (float32) under ``words``, so gensim's
     ``most_similar``, ``evaluate_word_pairs`` and ``evaluate_word_analogies`` work on them."""
@@ -482,47 +451,3 @@ def to_keyed_vectors(vectors, words, counts=None):
         kv.allocate_vecattrs(["count"], [np.int64])
         kv.expandos["count"][:] = np.asarray(counts, dtype=np.int64)
     return kv
-
-
-def train_config(settings: Word2VecSettings, steps: int, progress: bool | None = None):
-    """The engine configuration word2vec trains with: plain SGD, linear decay to 0, no clipping."""
-    from llmcourse.training import TrainConfig
-
-    return TrainConfig(steps=steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-                       optimizer="sgd", momentum=0.0, schedule="linear", clip_norm=None,
-                       steps_per_call=settings.steps_per_call, log_every=10 * settings.steps_per_call,
-                       seed=settings.seed, progress=progress, data_parallel=False)
-
-
-def train_word2vec(sentences, settings: Word2VecSettings | None = None, progress: bool | None = None,
-                   vocab: Vocabulary | None = None) -> TrainedWord2Vec:
-    """Train word2vec on ``sentences`` (a list of lists of words) with the book's engine.
-
-    The number of steps is ``epochs × examples of the first epoch / batch_size`` (later epochs
-    differ by a fraction of a percent, as subsampling and windows are redrawn), rounded to a whole
-    number of fused calls of ``steps_per_call`` steps. ``vocab``: a
-    vocabulary already built from these sentences with ``settings.min_count`` (saves a pass).
-    """
-    from llmcourse.training import Trainer
-
-    settings = settings or Word2VecSettings()
-    sentences = _check_sentences(sentences)
-    if vocab is None:
-        vocab = Vocabulary.build(sentences, settings.min_count)
-    elif vocab.min_count != settings.min_count:
-        raise Word2VecError(f"the vocabulary was built with min_count={vocab.min_count}, settings say {settings.min_count}")
-    corpus = vocab.encode(sentences)
-    start, cpu = time.perf_counter(), time.process_time()
-    data = Word2VecData(corpus, vocab, settings)
-    steps = max(1, round(settings.epochs * data.examples_per_epoch / settings.batch_size))
-    # a whole number of fused calls, so that one compiled program runs them all
-    per_call = min(settings.steps_per_call, steps)
-    steps = max(1, round(steps / per_call)) * per_call
-    model = Word2Vec(len(vocab), settings.dims, rngs=nnx.Rngs(settings.seed))
-    config = train_config(settings.replace(steps_per_call=per_call), steps, progress)
-    trainer = Trainer(model, word2vec_loss, config, update=sparse_sgd_update)
-    history = trainer.fit(data)
-    jax.block_until_ready(model.input_vectors[...])
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return TrainedWord2Vec(model, vocab, settings, history, seconds, corpus.raw_words * settings.epochs,
-                           cpu_seconds=cpu, steps=steps, examples_per_epoch=data.examples_per_epoch)
