@@ -277,7 +277,7 @@ def _load(entry: Path, key: str, material: dict, model) -> Stored:
 
 # --------------------------------------------------------------------------- training and saving
 def _train_and_save(entry: Path, key: str, material: dict, model, train, description) -> Stored:
-    from llmcourse import __version__
+    from llmcourse.config import VERSION
     from llmcourse.checkpoints import replace_directory, save_checkpoint, verify_checkpoint
     from llmcourse.training import History
 
@@ -304,7 +304,7 @@ def _train_and_save(entry: Path, key: str, material: dict, model, train, descrip
         checkpoint = save_checkpoint(tmp / CHECKPOINT, model, step=step)
         payload = {"key": key, "key_material": material, "description": description,
                    "history": None if history is None else history.to_dict(), "results": results,
-                   "created": created, "llmcourse_version": __version__, "train_seconds": seconds,
+                   "created": created, "llmcourse_version": VERSION, "train_seconds": seconds,
                    "checkpoint_sha256": verify_checkpoint(checkpoint)["files_sha256"]}
         write_sealed(tmp / ENTRY_FILE, KIND, payload, FORMAT)
         replace_directory(tmp, entry)
