@@ -26,7 +26,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 import importlib.util  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))
-import student_edition as _student_edition  # noqa: E402
+import executed_book as _executed_book  # noqa: E402
 
 _loaded = sys.modules.get("sitecustomize")
 if _loaded is not None and Path(getattr(_loaded, "__file__", "") or "").parent == NETGUARD:
@@ -50,22 +50,32 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
 )
 
 
-# --- with pytest-xdist (`make test` runs two workers): all tests of one module run on one worker, so a
-# module's fixtures are computed once; modules that share a session fixture share a worker too: the
-# executed book (notebooks, book build, browser) and chapter 7's trained models (chapters 7 and 8).
-XDIST_GROUPS = {"test_notebooks": "book", "test_book": "book", "test_browser": "book",
-                "test_ch07": "recurrent", "test_ch08": "recurrent"}
+# --- with pytest-xdist (`make test` runs two workers): every test that reads the cpu execution of the book
+# (claims, notebook runs, the book build and its HTML, the browser) runs on one worker, which executes
+# the book once; the tiny-preset runs with the solutions form a second group; the other tests of a
+# module stay together, so a module's fixtures are computed once.
+BOOK_GROUP_MODULES = {"test_book", "test_browser"}
+TINY_TESTS = ("::test_notebook_runs_in_tiny_preset", "::test_solutions_run_and_pass_their_checkers")
+
+
+def xdist_group(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    if any(t in nodeid for t in TINY_TESTS):
+        return "tiny"
+    if module in BOOK_GROUP_MODULES or "::test_claim" in nodeid or "::test_notebook_runs_at_cpu" in nodeid:
+        return "book"
+    return module
+
 
 if importlib.util.find_spec("xdist") is not None:
     def pytest_xdist_make_scheduler(config, log):
         from xdist.scheduler import LoadScopeScheduling
 
-        class ByModuleGroup(LoadScopeScheduling):
+        class ByGroup(LoadScopeScheduling):
             def _split_scope(self, nodeid: str) -> str:
-                module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-                return XDIST_GROUPS.get(module, module)
+                return xdist_group(nodeid)
 
-        return ByModuleGroup(config, log)
+        return ByGroup(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -82,14 +92,14 @@ def book_config() -> dict:
 
 def toc_files() -> list[str]:
     """Every file listed in _toc.yml, in reading order, without extension."""
-    return _student_edition.toc_files(ROOT)
+    return _executed_book.toc_files(ROOT)
 
 
 def toc_notebooks() -> list[Path]:
-    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+    return _executed_book.toc_notebooks(ROOT)
 
 
-BOOK_FILES = ["_config.yml", "_toc.yml", "index.md", "references.bib"]
+BOOK_PRESET = "cpu"  # the preset the book is executed at, once per test session: claims, build, make book
 
 
 def glue_names(nb) -> tuple[set[str], set[str]]:
@@ -116,75 +126,51 @@ def solution_code(nb) -> list[tuple[str, str]]:
     return found
 
 
-def _execute(path: Path):
-    """Run one notebook top to bottom in a fresh kernel, then — in the same kernel, after the last
-    cell — the code of every solution, so the solutions the book shows are known to run.
-    Returns (notebook without the solution cells, seconds, error or None, solution outputs)."""
-    import time
+@pytest.fixture(scope="session")
+def executed_book(tmp_path_factory):
+    """The book executed once per test session at the ``cpu`` preset, the preset the published book
+    uses: every notebook of _toc.yml top to bottom in a fresh kernel, two at a time, each started
+    when a test first asks for it (``book.notebook(path)``, ``book.glue(stem)``) or all at once
+    (``book.results()``). Its outputs serve the claims tests (the glued values readers see), the
+    strict book build, and — kept in ``_build/executed/cpu`` with a stamp of the sources — ``make book``.
+    """
+    run = _BookForTests(tmp_path_factory.mktemp("book-src"), BOOK_PRESET)
+    yield run
+    run.close()
 
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.read(path, as_version=4)
-    n_cells = len(nb.cells)
-    solutions = solution_code(nb)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(path.parent)}})
-    start = time.perf_counter()
-    error, solution_results = None, []
-    try:
-        with client.setup_kernel():
-            for index, cell in enumerate(nb.cells[:n_cells]):
-                client.execute_cell(cell, index)
-            seconds = time.perf_counter() - start
-            for label, code in solutions:
-                cell = nbformat.v4.new_code_cell(code)
-                nb.cells.append(cell)
-                try:
-                    client.execute_cell(cell, len(nb.cells) - 1)
-                    solution_results.append((label, None, cell.outputs))
-                except CellExecutionError as err:
-                    solution_results.append((label, err, cell.outputs))
-    except CellExecutionError as err:  # reported by the notebook test, with the cell
-        error = err
-        seconds = time.perf_counter() - start
-    del nb.cells[n_cells:]
-    return nb, seconds, error, solution_results
+class _BookForTests(_executed_book.BookRun):
+    def glue(self, stem: str) -> dict:
+        """The glued values of the executed chapter ``stem`` (e.g. ``"05_language_models"``)."""
+        matches = [n for n in self.notebooks if n.stem == stem]
+        if not matches:
+            raise KeyError(f"no notebook {stem!r} in _toc.yml")
+        return _executed_book.glue_values(self.notebook(matches[0]))
 
 
 @pytest.fixture(scope="session")
-def executed_book(tmp_path_factory):
-    """A copy of the book's sources whose notebooks have each been run top to bottom in the tiny
-    preset, each in a fresh kernel (two at a time: one per core), followed by their solutions'
-    code. Returns (root, {path: (seconds, error, [(solution label, error, outputs)])}). The notebook tests read the outputs; the book build renders this copy, so every
-    notebook is executed once per test run rather than twice."""
-    import shutil
-    from concurrent.futures import ThreadPoolExecutor
-
-    import nbformat
-
-    root = tmp_path_factory.mktemp("book-src")
-    for name in BOOK_FILES:
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "chapters", root / "chapters")
-    copies = [root / p.relative_to(ROOT) for p in toc_notebooks()]
-    results = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for path, (nb, seconds, error, solutions) in zip(copies, pool.map(_execute, copies)):
-            nbformat.write(nb, path)
-            results[path.relative_to(root)] = (seconds, error, solutions)
-    return root, results
+def tiny_runs(tmp_path_factory):
+    """Every notebook run top to bottom in the ``tiny`` preset, each followed — in the same kernel —
+    by the code of every solution it shows, so the solutions the book prints are known to run.
+    (The claims come from the cpu execution; this run checks that the tiny preset, used for quick
+    iteration and Colab smoke runs, runs every code path, and that the solutions run.)"""
+    run = _executed_book.BookRun(tmp_path_factory.mktemp("tiny-src"), "tiny", solutions=solution_code)
+    yield run.results()
+    run.close()
 
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory, executed_book) -> Path:
-    """The whole book built strictly (-W -n: warnings are errors) from the executed notebooks of
-    ``executed_book`` (tiny preset); returns the _build/html folder. `make book` executes the
-    notebooks itself (execute_notebooks: force — test_notebooks checks the setting)."""
+    """The whole book built strictly (-W -n: warnings are errors) from the cpu execution of
+    ``executed_book``; returns the _build/html folder. Keeps that execution for ``make book``."""
     import subprocess
 
-    root, _ = executed_book
+    results = executed_book.results()
+    failed = [str(k) for k, (_, error, _) in results.items() if error is not None]
+    if failed:
+        pytest.fail(f"notebooks failed at the {BOOK_PRESET} preset, no book to build: {failed}")
+    executed_book.keep()
+    root = executed_book.root
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     config["execute"]["execute_notebooks"] = "off"
     (root / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
@@ -192,38 +178,10 @@ def built_book(tmp_path_factory, executed_book) -> Path:
     jb = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
         [str(jb), "build", str(root), "--path-output", str(out), "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, env={**os.environ, "LLMCOURSE_PRESET": "tiny"}, timeout=1800,
+        capture_output=True, text=True, env={**os.environ, "LLMCOURSE_PRESET": BOOK_PRESET}, timeout=1800,
     )
     log = result.stdout + result.stderr
     (out / "build.log").write_text(log)
     if result.returncode != 0:
         pytest.fail(f"strict book build failed (exit {result.returncode}):\n{log[-6000:]}")
     return out / "_build" / "html"
-
-
-# --- chapter 7's cpu-preset models, trained once for the claims of chapters 7 and 8 ---
-@pytest.fixture(scope="session")
-def chapter7_cpu():
-    """Chapter 7's experiments at the cpu preset and its seed, run once per session for the claims
-    of chapters 7 and 8. The n-gram numbers are computed as chapter 5 computes them
-    (``ngram_sweep``)."""
-    from llmcourse.experiments import language_models
-    from llmcourse.config import preset
-    from llmcourse.experiments import recurrent as rec
-
-    cfg = preset("cpu")
-    data = rec.char_data(cfg)
-    models = rec.train_chapter_models(cfg, data)
-    windows = rec.gradient_windows(cfg, data)
-    sweep = language_models.ngram_sweep(cfg)
-    out = {
-        "cfg": cfg, "data": data, "models": models, "sweep": sweep,
-        "ngram": {name: bits for name, bits, _ in language_models.ngram_scores(sweep)},
-        "scores": {k: rec.score(r.model, data) for k, r in models.items()},
-        "scaled": rec.scaled_rnn_gradients(cfg, data, rec.RECURRENT_SCALES),
-        "trained_gradients": {k: rec.gradient_by_distance(r.model, windows) for k, r in models.items()},
-        "samples": rec.samples(models[rec.GATED_CELL].model, data.tokenizer, cfg.lm.sample_chars, seed=cfg.seed),
-        "far": min(rec.GRADIENT_DISTANCE, cfg.rnn.gradient_len - 1),
-    }
-    out["mixture"] = rec.mix(out["scores"][rec.GATED_CELL].log_probs, rec.kneser_ney_log_probs(sweep, data))
-    return out

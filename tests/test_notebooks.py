@@ -102,29 +102,44 @@ def test_book_build_executes_every_notebook(book_config):
     assert 0 < execute["timeout"] <= 900
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_in_tiny_preset(path, executed_book):
-    root, results = executed_book
-    relative = path.relative_to(ROOT)
-    seconds, error, _ = results[relative]
-    assert error is None, f"{relative} failed:\n{str(error)[-3000:]}"
-    nb = nbformat.read(root / relative, as_version=4)
+def _check_outputs(nb, relative):
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
-            assert out.output_type != "error", f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+            assert out.output_type != "error", f"{relative} cell {i}: {out.get('ename')}: {out.get('evalue')}"
             if out.output_type == "stream" and out.name == "stderr":
-                assert "Traceback" not in out.text, f"cell {i} printed a traceback"
-    assert "preset: tiny" in nb.cells[0].outputs[0].text
+                assert "Traceback" not in out.text, f"{relative} cell {i} printed a traceback"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_at_cpu(path, executed_book):
+    """The book's own execution (cpu preset): top to bottom without an error; its glued values are
+    what the claims tests assert and what the book build renders."""
+    relative = path.relative_to(ROOT)
+    seconds, error, _ = executed_book.result(relative)
+    assert error is None, f"{relative} failed:\n{str(error)[-3000:]}"
+    nb = nbformat.read(executed_book.root / relative, as_version=4)
+    _check_outputs(nb, relative)
+    assert "preset: cpu" in nb.cells[0].outputs[0].text
+    print(f"{relative}: {seconds:.1f} s at the cpu preset (two notebooks at a time)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_in_tiny_preset(path, tiny_runs):
+    """The tiny preset (quick iteration, Colab smoke runs) runs every code path too."""
+    relative = path.relative_to(ROOT)
+    seconds, error, _ = tiny_runs[relative]
+    assert error is None, f"{relative} failed in the tiny preset:\n{str(error)[-3000:]}"
     print(f"{relative}: {seconds:.1f} s in the tiny preset (two notebooks at a time)")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def test_solutions_run_and_pass_their_checkers(path, executed_book):
-    """Every ```python block in a solution runs after the notebook; a checker it calls says passed."""
-    root, results = executed_book
-    _, error, solutions = results[path.relative_to(ROOT)]
+def test_solutions_run_and_pass_their_checkers(path, tiny_runs):
+    """Every ```python block in a solution runs after the notebook (tiny preset, same kernel); a
+    checker it calls says passed."""
+    _, error, solutions = tiny_runs[path.relative_to(ROOT)]
     assert error is None, "the notebook itself failed; see test_notebook_runs_in_tiny_preset"
     assert solutions, "no solution shows code"
     for label, err, outputs in solutions:

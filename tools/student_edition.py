@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import nbformat
-import yaml
+
+from executed_book import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,32 +25,12 @@ def strip_solutions(markdown: str) -> str:
     return _SOLUTION.sub("", markdown)
 
 
-def toc_files(root: Path = ROOT) -> list[str]:
-    """Every file listed in _toc.yml (root page first), in reading order, without extension."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    return files
-
-
-def _toc_notebooks() -> list[Path]:
-    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
-
-
 def write_student_edition(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir).resolve()
     if out_dir == ROOT or ROOT / "chapters" in [out_dir, *out_dir.parents]:
         raise SystemExit(f"refusing to write the student edition into the source tree ({out_dir})")
     written = []
-    for src in _toc_notebooks():
+    for src in toc_notebooks():
         nb = nbformat.read(src, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "markdown" and "{solution}" in cell.source:
