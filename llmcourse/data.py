@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import json
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from llmcourse.sealed import SealedError, SealedFormatError, digest, read_sealed, write_sealed
+
 CACHE_ENV_VAR = "LLMCOURSE_CACHE"
-_CACHE_FORMAT = 1
+_CACHE_KIND = "llmcourse cache entry"
+_CACHE_FORMAT = 2  # 1: the entry's own {"key", "sha256", "payload"}; 2: a sealed file
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 SPLITS = ("train", "validation", "test")
@@ -55,10 +56,15 @@ def gensim_data_path(filename: str) -> Path:
 
 # --------------------------------------------------------------------------- cache
 def cache_dir() -> Path:
-    """Where processed data is cached: ``$LLMCOURSE_CACHE`` or ``~/.cache/llmcourse``."""
+    """Where processed data (and the model store, and the scoreboard) is cached: ``$LLMCOURSE_CACHE``
+    or ``~/.cache/llmcourse``; created if needed."""
     root = os.environ.get(CACHE_ENV_VAR)
     path = Path(root) if root else Path.home() / ".cache" / "llmcourse"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"{path}: cannot create llmcourse's cache directory ({err.strerror or err}); set "
+                        f"${CACHE_ENV_VAR} to a writable directory to move the cache") from None
     return path
 
 
@@ -70,40 +76,30 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _payload_digest(payload) -> str:
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def cached_json(name: str, source: Path, settings: dict, build):
     """Return ``build()``'s JSON-serialisable result, cached on disk.
 
-    The cache key is a hash of the source file's contents and ``settings``; the entry stores a
-    SHA-256 of its payload. An entry that is missing, unreadable, for another key, or whose payload
-    does not match its hash is rebuilt (with a warning when it existed but was corrupt).
+    The cache key is a hash of the source file's contents and ``settings``; the entry is a sealed
+    file (``llmcourse.sealed``, kind ``"llmcourse cache entry"``) whose payload is
+    ``{"key": key, "data": build()}``. An entry that is missing, unreadable, for another key, or
+    altered is rebuilt (with a one-line warning when it existed); one written by a newer llmcourse
+    is refused with ``SealedFormatError`` (upgrade), not overwritten.
     """
-    key_material = json.dumps(
-        {"name": name, "source": _file_digest(source), "settings": settings, "format": _CACHE_FORMAT},
-        sort_keys=True,
-    )
-    key = hashlib.sha256(key_material.encode()).hexdigest()[:16]
+    key = digest({"name": name, "source": _file_digest(source), "settings": settings,
+                  "format": _CACHE_FORMAT})[:16]
     path = cache_dir() / f"{name}-{key}.json"
     if path.exists():
         try:
-            with open(path, encoding="utf-8") as f:
-                entry = json.load(f)
-            if entry.get("key") != key or entry.get("sha256") != _payload_digest(entry["payload"]):
-                raise ValueError("hash mismatch")
-            return entry["payload"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            warnings.warn(f"cache entry {path} is corrupt ({err}); rebuilding it", stacklevel=2)
+            entry = read_sealed(path, _CACHE_KIND, _CACHE_FORMAT)
+            if not isinstance(entry, dict) or sorted(entry) != ["data", "key"] or entry["key"] != key:
+                raise SealedError(path, f"is not the cache entry for the key {key}")
+            return entry["data"]
+        except SealedFormatError:
+            raise
+        except SealedError as err:
+            warnings.warn(f"{path}: corrupt cache entry (it {err.problem}); rebuilding it", stacklevel=2)
     payload = build()
-    entry = {"key": key, "sha256": _payload_digest(payload), "payload": payload}
-    # write to a temporary file and rename, so a crash never leaves a half-written entry behind
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(entry, f, ensure_ascii=False)
-    os.replace(tmp, path)
+    write_sealed(path, _CACHE_KIND, {"key": key, "data": payload}, _CACHE_FORMAT)
     return payload
 
 

@@ -3,32 +3,42 @@
 Every language model the book trains — n-grams (chapter 5), recurrent networks (chapter 7), GPTs
 (chapter 8 on) — reports ``llmcourse.metrics.bits_per_char`` on ``text(cfg)`` and
 records a row with ``record``; ``scoreboard(cfg)`` lists the rows of a preset, best first.
-Rows live in one file under the cache directory, so every chapter's kernel adds to the same board.
+Rows live in one file under the cache directory, so every chapter's kernel adds to the same board:
+a sealed JSON file (``llmcourse.sealed``, kind ``"llmcourse scoreboard"``) whose payload is
+``{"rows": [...]}``, rewritten atomically under a file lock (``filelock``) so two kernels adding
+rows at once lose neither.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
-import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from llmcourse.data import cache_dir, wikipedia_text
+from llmcourse.sealed import SealedError, SealedFormatError, read_sealed, write_sealed
 
 # --------------------------------------------------------------------------- the scoreboard
 SCOREBOARD_FILE = "scoreboard.json"
-_SCOREBOARD_FORMAT = 1
+_SCOREBOARD_KIND = "llmcourse scoreboard"
+_SCOREBOARD_FORMAT = 2  # 1: {"sha256", "payload"} of its own; 2: a sealed file (llmcourse.sealed)
 
 
 class ScoreboardError(ValueError):
-    """The scoreboard file is corrupt (its contents do not match their SHA-256, or it is not a
-    scoreboard), or a score to record is invalid."""
+    """The scoreboard file is corrupt (altered, truncated, or not a scoreboard), or a score to
+    record is invalid. ``problem`` says what is wrong with a corrupt file."""
+
+    problem = ""
+
+
+class ScoreboardFormatError(ScoreboardError):
+    """The scoreboard file was written by a newer llmcourse: refused (upgrade), never moved aside."""
 
 
 @dataclass(frozen=True)
@@ -61,46 +71,64 @@ def file_path() -> Path:
     return cache_dir() / SCOREBOARD_FILE
 
 
-def _digest(payload) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+_ROW_TYPES = {"model": str, "bits_per_char": (int, float), "chapter": int, "details": str, "preset": str,
+              "validation_chars": int, "validation_sha256": str}
+
+
+def _corrupt(path: Path, problem: str) -> ScoreboardError:
+    err = ScoreboardError(f"{path}: corrupt scoreboard (it {problem}); refusing to use it")
+    err.problem = problem
+    return err
+
+
+def _row(path: Path, index: int, row) -> Score:
+    names = [f.name for f in fields(Score)]
+    if not isinstance(row, dict) or sorted(row) != sorted(names):
+        found = sorted(row) if isinstance(row, dict) else type(row).__name__
+        raise _corrupt(path, f"has a row {index} with the fields {found}, expected {names}")
+    for name, kind in _ROW_TYPES.items():
+        if isinstance(row[name], bool) or not isinstance(row[name], kind):
+            raise _corrupt(path, f"has a row {index} whose {name} is {row[name]!r}")
+    return Score(**row)
 
 
 def load_file(path=None) -> list[Score]:
     """Every row in the scoreboard file (all presets); ``[]`` when there is no file yet.
 
-    Raises ``ScoreboardError`` when the file is unreadable, not a scoreboard, or its rows do not
-    match the SHA-256 stored with them (it was altered or half-written).
+    Raises ``ScoreboardError`` when the file is unreadable, not a scoreboard, or altered or
+    half-written (its seal does not match), and ``ScoreboardFormatError`` when a newer llmcourse
+    wrote it.
     """
     path = file_path() if path is None else Path(path)
     if not path.exists():
         return []
     try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        payload, digest = entry["payload"], entry["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ScoreboardError(f"{path} is not a readable scoreboard ({err}); refusing to use it") from None
-    if _digest(payload) != digest:
-        raise ScoreboardError(f"{path} is corrupt: its rows do not match their SHA-256; refusing to use it")
-    try:
-        if payload["format"] != _SCOREBOARD_FORMAT:
-            raise ScoreboardError(f"{path} has scoreboard format {payload['format']!r}, expected {_SCOREBOARD_FORMAT}")
-        return [Score(**row) for row in payload["rows"]]
-    except (KeyError, TypeError) as err:
-        raise ScoreboardError(f"{path} is not a scoreboard ({err}); refusing to use it") from None
+        payload = read_sealed(path, _SCOREBOARD_KIND, _SCOREBOARD_FORMAT)
+    except SealedFormatError as err:
+        raise ScoreboardFormatError(str(err)) from None
+    except SealedError as err:
+        raise _corrupt(path, err.problem) from None
+    if not isinstance(payload, dict) or sorted(payload) != ["rows"] or not isinstance(payload["rows"], list):
+        raise _corrupt(path, 'is not {"rows": [...]}')
+    return [_row(path, i, row) for i, row in enumerate(payload["rows"])]
 
 
 def _write_file(rows: list[Score], path: Path) -> None:
-    payload = {"format": _SCOREBOARD_FORMAT, "rows": [asdict(r) for r in rows]}
-    entry = {"sha256": _digest(payload), "payload": payload}
-    # a temporary file renamed over the old one: a crash never leaves a half-written scoreboard
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".scoreboard-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(entry, f, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # sealed files are written to a temporary file and renamed: never a half-written scoreboard
+    write_sealed(path, _SCOREBOARD_KIND, {"rows": [asdict(r) for r in rows]}, _SCOREBOARD_FORMAT)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt scoreboard to ``scoreboard.json.corrupt-<UTC time>`` (``-2``, ``-3``, ...
+    if that exists: an earlier backup is never overwritten). Called with the lock held."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while backup.exists() or backup.is_symlink():
+        n += 1
+        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    path.rename(backup)
+    return backup
 
 
 def record(model_name: str, bits: float, cfg, chapter: int, details: str = "") -> Score:
@@ -108,7 +136,8 @@ def record(model_name: str, bits: float, cfg, chapter: int, details: str = "") -
 
     ``bits`` must be the model's ``bits_per_char`` on ``text(cfg)``; the row stores that
     text's length and SHA-256. A corrupt scoreboard file is never used: it is renamed to
-    ``scoreboard.json.corrupt`` with a warning and a fresh scoreboard is started.
+    ``scoreboard.json.corrupt-<time>`` with a one-line warning and a fresh scoreboard is started.
+    One written by a newer llmcourse is refused (``ScoreboardFormatError``) and left where it is.
     """
     if not isinstance(model_name, str) or not model_name.strip():
         raise ScoreboardError(f"model_name must be a non-empty str, got {model_name!r}")
@@ -120,47 +149,32 @@ def record(model_name: str, bits: float, cfg, chapter: int, details: str = "") -
     row = Score(model=model_name.strip(), bits_per_char=float(bits), chapter=int(chapter), details=str(details),
                 preset=cfg.name, validation_chars=len(scored), validation_sha256=_text_digest(scored))
     path = file_path()
-    with _scoreboard_lock(path):
+    with FileLock(str(path.with_name(path.name + ".lock"))):
         try:
             kept = load_file(path)
+        except ScoreboardFormatError:
+            raise
         except ScoreboardError as err:
-            warnings.warn(f"{err}; moving it to {path.name}.corrupt and starting a new scoreboard", stacklevel=2)
-            os.replace(path, path.with_name(path.name + ".corrupt"))
+            backup = _move_aside(path)
+            warnings.warn(f"{path}: corrupt scoreboard (it {err.problem}); moved it to {backup.name}, starting a "
+                          "new scoreboard", stacklevel=2)
             kept = []
         kept = [r for r in kept if not (r.preset == row.preset and r.model == row.model)] + [row]
         _write_file(kept, path)
     return row
 
 
-class _scoreboard_lock:
-    """An exclusive lock on ``scoreboard.json.lock`` while a row is added, so two kernels adding
-    rows at once do not lose one (POSIX ``fcntl``; elsewhere no lock)."""
-
-    def __init__(self, path: Path):
-        self.path = path.with_name(path.name + ".lock")
-
-    def __enter__(self):
-        self.file = open(self.path, "a")
-        try:
-            import fcntl
-
-            fcntl.flock(self.file, fcntl.LOCK_EX)
-        except ImportError:  # Windows: no lock; adding rows from two kernels at once is unlikely
-            pass
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()  # closing releases the lock
-
-
 def rows(cfg) -> list[Score]:
     """The rows of ``cfg``'s preset, best (fewest bits per character) first.
 
     Only rows scored on today's ``text(cfg)`` count; others (e.g. from an older version
-    of the data) are left out with a warning. A corrupt file is never used: a warning, and ``[]``.
+    of the data) are left out with a warning. A corrupt file is never used: a warning, and ``[]``;
+    one written by a newer llmcourse raises ``ScoreboardFormatError``.
     """
     try:
         every = load_file()
+    except ScoreboardFormatError:
+        raise
     except ScoreboardError as err:
         warnings.warn(str(err), stacklevel=2)
         return []

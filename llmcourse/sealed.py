@@ -110,7 +110,7 @@ def _cache_hint(directory: Path) -> str:
     try:
         root = cache_dir()
         inside = directory.resolve().is_relative_to(root.resolve())
-    except OSError:  # the cache directory itself cannot be made: then this is not inside it
+    except (OSError, ValueError):  # the cache directory itself cannot be made (DataError)
         inside = False
     if inside:
         return (f"make it writable, or set ${CACHE_ENV_VAR} to a writable directory to move llmcourse's "
@@ -192,7 +192,7 @@ def read_sealed(path, kind: str, format: int):
     except UnicodeDecodeError as err:
         raise SealedError(path, f"is not UTF-8 text (byte {err.start}); it is not a sealed llmcourse file") from None
     except ValueError as err:
-        raise SealedError(path, f"is not valid JSON ({err}); it is truncated or corrupt") from None
+        raise SealedError(path, f"is not valid JSON, so truncated or corrupt ({err})") from None
     except RecursionError:
         raise SealedError(path, "is JSON nested too deeply to be a sealed llmcourse file") from None
     if not isinstance(outer, dict):
@@ -215,7 +215,7 @@ def read_sealed(path, kind: str, format: int):
         raise SealedError(path, f"has the fields {sorted(outer)}, expected {list(_FIELDS)}")
     expected = outer["sha256"]
     if not isinstance(expected, str) or not _SHA256.fullmatch(expected):
-        raise SealedError(path, f"has no valid sha256 (found {str(expected)[:20]!r}); it is corrupt")
+        raise SealedError(path, f"has no valid sha256 (found {str(expected)[:20]!r})")
     try:
         actual = digest(outer["payload"])
     except RecursionError:

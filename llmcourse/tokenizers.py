@@ -28,13 +28,14 @@ def words(text: str) -> list[str]:
 #   tok.encode(text) -> list[int];  tok.decode(ids) -> str;  tok.vocab_size;  tok.save(path)
 #   load_tokenizer(path) -> the saved tokenizer, refused if the file was altered.
 
-import hashlib  # noqa: E402
 import heapq  # noqa: E402
-import json  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-_FORMAT = 1
+from llmcourse.sealed import SealedError, SealedFormatError, read_sealed, write_sealed  # noqa: E402
+
+_SEALED_KIND = "llmcourse tokenizer"
+_FORMAT = 2  # 1: {"sha256", "tokenizer"} of its own; 2: a sealed file (llmcourse.sealed)
 
 
 class TokenizerError(ValueError):
@@ -67,16 +68,15 @@ class Tokenizer:
             )
         return ids
 
-    # -- saving: JSON with a SHA-256 of its payload, so corruption is detected on load
+    # -- saving: a sealed JSON file (SHA-256 of its payload), so corruption is detected on load
     def _payload(self) -> dict:
         raise NotImplementedError
 
     def save(self, path) -> Path:
-        path = Path(path)
-        payload = {"kind": self.kind, "format": _FORMAT, **self._payload()}
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        path.write_text(json.dumps({"sha256": digest, "tokenizer": payload}, ensure_ascii=False), encoding="utf-8")
-        return path
+        """Write the tokenizer to ``path``, atomically, as a sealed JSON file (``llmcourse.sealed``,
+        kind ``"llmcourse tokenizer"``) whose payload is ``{"tokenizer": "char" | "word" | "bpe",
+        ...}`` plus the alphabet, vocabulary or merges; ``load_tokenizer`` reads it back."""
+        return write_sealed(path, _SEALED_KIND, {"tokenizer": self.kind, **self._payload()}, _FORMAT)
 
 
 def _check_text(text) -> str:
@@ -357,22 +357,46 @@ class BPETokenizer(Tokenizer):
 _KINDS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
 
 
+_FIELDS = {"char": "chars", "word": "vocabulary", "bpe": "merges"}
+
+
+def _payload_problem(payload) -> str | None:
+    """What is wrong with a sealed tokenizer payload (a bug, or a file made by hand), or None."""
+    if not isinstance(payload, dict) or payload.get("tokenizer") not in _KINDS:
+        found = payload.get("tokenizer") if isinstance(payload, dict) else type(payload).__name__
+        return f"names no known tokenizer ({found!r}; known: {', '.join(_KINDS)})"
+    field = _FIELDS[payload["tokenizer"]]
+    if sorted(payload) != sorted(["tokenizer", field]):
+        return f"has the fields {sorted(payload)}, expected {['tokenizer', field]}"
+    items = payload[field]
+    if not isinstance(items, list):
+        return f"its {field} is not a list"
+    if field == "merges":
+        if not all(isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                               for x in m) for m in items):
+            return "its merges are not all pairs of token ids"
+    elif not all(isinstance(x, str) and x for x in items) or len(set(items)) != len(items):
+        return f"its {field} are not distinct non-empty strings"
+    elif field == "chars" and any(len(x) != 1 for x in items):
+        return "its chars are not all single characters"
+    return None
+
+
 def load_tokenizer(path) -> Tokenizer:
-    """Load a tokenizer saved with ``save``; a file that was altered or truncated is refused."""
-    path = Path(path)
+    """Load a tokenizer saved with ``save``; a file that was altered, truncated or is not a saved
+    tokenizer is refused (``TokenizerError``), as is one saved by a newer llmcourse (upgrade)."""
     try:
-        outer = json.loads(path.read_text(encoding="utf-8"))
-        payload, digest = outer["tokenizer"], outer["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise TokenizerError(f"{path} is not a readable saved tokenizer ({err})") from None
-    actual = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    if actual != digest:
-        raise TokenizerError(f"{path} is corrupt: its contents do not match their SHA-256; refusing to load it")
-    kind = payload.get("kind")
-    if kind not in _KINDS or payload.get("format") != _FORMAT:
-        raise TokenizerError(f"{path}: unknown tokenizer kind {kind!r} or format; known kinds: {', '.join(_KINDS)}")
-    if kind == "char":
-        return CharTokenizer(payload["chars"])
-    if kind == "word":
-        return WordTokenizer(payload["vocabulary"])
-    return BPETokenizer(payload["merges"])
+        payload = read_sealed(path, _SEALED_KIND, _FORMAT)
+    except SealedFormatError as err:
+        raise TokenizerError(str(err)) from None
+    except SealedError as err:
+        raise TokenizerError(f"{err.path}: corrupt saved tokenizer (it {err.problem}); refusing to load it, "
+                             "save the tokenizer again") from None
+    problem = _payload_problem(payload)
+    if problem is None:
+        try:
+            return _KINDS[payload["tokenizer"]](payload[_FIELDS[payload["tokenizer"]]])
+        except TokenizerError as err:  # e.g. a merge of tokens that do not exist
+            problem = f"does not build a tokenizer: {err}"
+    raise TokenizerError(f"{path}: corrupt saved tokenizer (it {problem}); refusing to load it, save the "
+                         "tokenizer again")

@@ -358,13 +358,61 @@ def test_scoreboard_refuses_a_corrupted_file(board):
     with pytest.warns(UserWarning, match="starting a new scoreboard"):
         scoreboard.record("GPT", 1.4, cfg, chapter=8)
     assert [r.model for r in scoreboard.rows(cfg)] == ["GPT"]
-    assert (board.parent / "scoreboard.json.corrupt").exists()
+    (backup,) = board.parent.glob("scoreboard.json.corrupt-*")
+    assert json.loads(backup.read_text())["payload"]["rows"][0]["bits_per_char"] == 0.5  # kept as it was
 
 
-@pytest.mark.parametrize("content", ["", "not json {", '{"sha256": "0", "payload": {"rows": []}}', "[1, 2]"])
-def test_scoreboard_refuses_unreadable_files(board, content):
+def test_scoreboard_backups_never_overwrite_each_other(board):
+    cfg = preset("tiny")
+    for attempt in range(3):  # three corruptions within the same second
+        board.write_text(f"broken {attempt}")
+        with pytest.warns(UserWarning) as caught:
+            scoreboard.record("GPT", 1.4, cfg, chapter=8)
+        (warning,) = caught
+        assert str(warning.message).startswith(f"{board}: corrupt scoreboard (it is not valid JSON")
+        assert "\n" not in str(warning.message)
+    backups = sorted(board.parent.glob("scoreboard.json.corrupt-*"))
+    assert sorted(p.read_text() for p in backups) == ["broken 0", "broken 1", "broken 2"]
+    assert not list(board.parent.glob("*.tmp"))
+
+
+def test_scoreboard_of_a_newer_llmcourse_is_refused_not_moved(board):
+    from llmcourse.sealed import read_sealed, write_sealed
+
+    cfg = preset("tiny")
+    scoreboard.record("RNN", 1.9, cfg, chapter=7)
+    write_sealed(board, "llmcourse scoreboard", read_sealed(board, "llmcourse scoreboard", 2), 3)
+    before = board.read_bytes()
+    for call in (lambda: scoreboard.record("GPT", 1.4, cfg, chapter=8), lambda: scoreboard.rows(cfg),
+                 lambda: scoreboard.load_file(board)):
+        with pytest.raises(scoreboard.ScoreboardFormatError, match="written by a newer llmcourse.*upgrade"):
+            call()
+    assert board.read_bytes() == before and not list(board.parent.glob("scoreboard.json.corrupt*"))
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("", "not valid JSON"), ("not json {", "not valid JSON"), ("null", "holds null"), ("[1, 2]", "holds an array"),
+    ('{"sha256": "0", "payload": {"rows": []}}', "holds no kind"),  # the old unsealed layout
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_scoreboard_refuses_unreadable_files(board, content, problem):
     board.write_text(content)
-    with pytest.raises(ScoreboardError):
+    with pytest.raises(ScoreboardError, match=problem):
+        scoreboard.load_file(board)
+
+
+@pytest.mark.parametrize("payload, problem", [
+    ({"rows": "none"}, r'is not \{"rows": \[...\]\}'),
+    ({"rows": [], "extra": 1}, r'is not \{"rows"'),
+    ({"rows": [{"model": "x"}]}, "has a row 0 with the fields"),
+    ({"rows": [{"model": "x", "bits_per_char": "low", "chapter": 5, "details": "", "preset": "tiny",
+                "validation_chars": 3, "validation_sha256": "ab"}]}, "row 0 whose bits_per_char is 'low'"),
+])
+def test_scoreboard_refuses_sealed_but_malformed_rows(board, payload, problem):
+    from llmcourse.sealed import write_sealed
+
+    write_sealed(board, "llmcourse scoreboard", payload, 2)
+    with pytest.raises(ScoreboardError, match=problem):
         scoreboard.load_file(board)
 
 

@@ -68,16 +68,77 @@ def test_cache_is_reused_and_corrupt_entries_are_rebuilt(private_cache):
 
     # alter the payload without fixing its hash: refused and rebuilt
     content = json.loads(entry.read_text())
-    content["payload"][0][1] = "tampered text"
+    assert content["kind"] == "llmcourse cache entry"  # a sealed file (llmcourse.sealed)
+    content["payload"]["data"][0][1] = "tampered text"
     entry.write_text(json.dumps(content))
-    with pytest.warns(UserWarning, match="corrupt"):
+    with pytest.warns(UserWarning, match=r"corrupt cache entry \(it has been altered or truncated"):
         rebuilt = data.wikipedia_articles()
     assert "tampered text" not in {a.text for a in rebuilt}
 
     # truncate the file: refused and rebuilt
     entry.write_bytes(entry.read_bytes()[:100])
-    with pytest.warns(UserWarning, match="corrupt"):
+    with pytest.warns(UserWarning, match=r"corrupt cache entry \(it is not valid JSON"):
         assert data.wikipedia_text("validation") == first
+
+
+def demo(calls, value=(1, "é")):
+    src = data.gensim_data_path("lee.cor")
+    return data.cached_json("demo", src, {"a": 1}, lambda: calls.append(1) or list(value))
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("null", "holds null"),
+    ("[1, 2]", "holds an array"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ("", "not valid JSON"),
+])
+def test_cache_entry_that_is_not_a_sealed_object_is_rebuilt_with_one_warning(private_cache, text, problem):
+    calls = []
+    demo(calls)
+    (entry,) = private_cache.glob("demo-*.json")
+    entry.write_text(text)
+    with pytest.warns(UserWarning) as caught:
+        assert demo(calls) == [1, "é"]
+    assert len(caught) == 1 and problem in str(caught[0].message) and "\n" not in str(caught[0].message)
+    assert str(caught[0].message).startswith(f"{entry}: corrupt cache entry (it ")
+    assert str(caught[0].message).endswith("; rebuilding it")
+    assert calls == [1, 1]
+    assert demo(calls) == [1, "é"] and calls == [1, 1]  # the rebuilt entry is used
+
+
+def test_cache_entry_for_another_key_is_rebuilt(private_cache):
+    from llmcourse.sealed import read_sealed, write_sealed
+
+    calls = []
+    demo(calls)
+    (entry,) = private_cache.glob("demo-*.json")
+    payload = read_sealed(entry, "llmcourse cache entry", 2)
+    write_sealed(entry, "llmcourse cache entry", {**payload, "key": "0" * 16}, 2)
+    with pytest.warns(UserWarning, match="is not the cache entry for the key"):
+        demo(calls)
+    assert calls == [1, 1]
+
+
+def test_newer_cache_entry_is_refused_not_rebuilt(private_cache):
+    from llmcourse.sealed import SealedFormatError, read_sealed, write_sealed
+
+    calls = []
+    demo(calls)
+    (entry,) = private_cache.glob("demo-*.json")
+    payload = read_sealed(entry, "llmcourse cache entry", 2)
+    write_sealed(entry, "llmcourse cache entry", payload, 3)
+    before = entry.read_bytes()
+    with pytest.raises(SealedFormatError, match="written by a newer llmcourse.*upgrade llmcourse"):
+        demo(calls)
+    assert calls == [1] and entry.read_bytes() == before
+
+
+def test_cache_directory_that_cannot_be_made_names_the_variable(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("LLMCOURSE_CACHE", str(blocker / "cache"))
+    with pytest.raises(data.DataError, match=r"cannot create llmcourse's cache directory .*set \$LLMCOURSE_CACHE"):
+        data.cache_dir()
 
 
 def test_cache_key_depends_on_settings(private_cache):

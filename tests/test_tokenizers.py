@@ -107,13 +107,49 @@ def test_save_and_load(tmp_path, tok):
 def test_corrupted_tokenizer_is_refused(tmp_path, bpe):
     path = bpe.save(tmp_path / "tok.json")
     content = json.loads(path.read_text())
-    content["tokenizer"]["merges"][0] = [1, 2]
+    assert content["kind"] == "llmcourse tokenizer" and content["payload"]["tokenizer"] == "bpe"
+    content["payload"]["merges"][0] = [1, 2]
     path.write_text(json.dumps(content))
-    with pytest.raises(TokenizerError, match="corrupt"):
+    with pytest.raises(TokenizerError, match=r"corrupt saved tokenizer \(it has been altered or truncated"):
         load_tokenizer(path)
     path.write_text(path.read_text()[:50])
-    with pytest.raises(TokenizerError, match="not a readable saved tokenizer"):
+    with pytest.raises(TokenizerError, match=r"corrupt saved tokenizer \(it is not valid JSON"):
         load_tokenizer(path)
+    for text, problem in [("null", "holds null"), ("[1, 2]", "holds an array"), ("[" * 100_000 + "]" * 100_000,
+                                                                                  "nested too deeply")]:
+        path.write_text(text)
+        with pytest.raises(TokenizerError, match=problem):
+            load_tokenizer(path)
+    with pytest.raises(TokenizerError, match="does not exist"):
+        load_tokenizer(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("payload, problem", [
+    ({"tokenizer": "sentencepiece", "pieces": []}, "names no known tokenizer"),
+    ([1, 2], "names no known tokenizer"),
+    ({"tokenizer": "bpe", "merges": [[1, 2]], "extra": 1}, "has the fields"),
+    ({"tokenizer": "bpe", "merges": "ab"}, "its merges is not a list"),
+    ({"tokenizer": "bpe", "merges": [[1, 2, 3]]}, "not all pairs of token ids"),
+    ({"tokenizer": "bpe", "merges": [[1, 999]]}, "does not build a tokenizer: merge"),
+    ({"tokenizer": "char", "chars": ["a", "bc"]}, "not all single characters"),
+    ({"tokenizer": "word", "vocabulary": ["a", "a"]}, "not distinct non-empty strings"),
+])
+def test_sealed_but_malformed_tokenizer_is_refused(tmp_path, payload, problem):
+    from llmcourse.sealed import write_sealed
+
+    path = write_sealed(tmp_path / "tok.json", "llmcourse tokenizer", payload, 2)
+    with pytest.raises(TokenizerError, match=problem):
+        load_tokenizer(path)
+
+
+def test_tokenizer_of_a_newer_llmcourse_asks_to_upgrade(tmp_path, bpe):
+    from llmcourse.sealed import read_sealed, write_sealed
+
+    path = bpe.save(tmp_path / "tok.json")
+    write_sealed(path, "llmcourse tokenizer", read_sealed(path, "llmcourse tokenizer", 2), 3)
+    with pytest.raises(TokenizerError, match="written by a newer llmcourse.*upgrade llmcourse") as info:
+        load_tokenizer(path)
+    assert "corrupt" not in str(info.value)
 
 
 def test_words_rejects_non_strings():
