@@ -1,11 +1,11 @@
-"""Chapter 1, "What is a large language model?": BigramCounts, the exercise checker, the notebook's
-form, and every number or comparison its prose states (claims), at the ``cpu`` preset and seed."""
+"""Chapter 1, "What is a large language model?": BigramCounts, the exercise checker and the notebook's
+form. The claims of its prose are asserted on the executed book in tests/test_claims_ch01.py."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import nbformat
@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmcourse.config import preset
 from llmcourse.data import wikipedia_text
 from llmcourse.exercises import ch01
 from llmcourse.models.ngram import BigramCounts
@@ -21,7 +20,6 @@ from llmcourse.tokenizers import words
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "chapters" / "01_what_is_an_llm.ipynb"
-PROMPTS = ["the", "united", "language"]  # the notebook's prompts
 
 
 # ============================================================================ BigramCounts (unit)
@@ -99,6 +97,26 @@ def test_greedy_takes_the_most_probable_word():
     assert out[:2] == ["the", "cat"]
     for prev, nxt in zip(out, out[1:]):
         assert nxt == model.next_word_probabilities(prev, k=1)[0][0]
+
+
+def test_sampling_uses_only_pairs_seen_in_training():
+    # the prose: "Every *pair* of neighbouring words is plausible English, since each pair occurred
+    # somewhere in Wikipedia"
+    model = BigramCounts(words(wikipedia_text("train", max_chars=50_000)))
+    for seed in range(3):
+        sample = model.generate("the", 50, seed=seed)
+        assert all(nxt in model.pairs[prev] for prev, nxt in zip(sample, sample[1:]))
+
+
+def test_the_word_rule_the_prose_states():
+    # "lower-case everything, keep words whole, and make every punctuation mark a token of its own"
+    assert words('Seoul, "well-known" city.') == ["seoul", ",", '"', "well-known", '"', "city", "."]
+
+
+def test_the_cat_sat_on_the_mat_example():
+    # "P(cat | the) = P(mat | the) = 1/2; every other word gets probability zero after the"
+    probs = dict(BigramCounts("the cat sat on the mat".split()).next_word_probabilities("the"))
+    assert probs == {"cat": 0.5, "mat": 0.5}
 
 
 # ============================================================================ the exercise checker
@@ -235,159 +253,6 @@ def _solution_code_blocks(nb) -> dict[str, str]:
 
 
 # (the notebook and every solution are run by tests/test_notebooks.py, once per test session)
-
-
-# ============================================================================ claims (cpu preset)
-CFG = preset("cpu")
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    text = wikipedia_text("train", max_chars=CFG.data.wiki_max_chars)
-    tokens = words(text)
-    val_tokens = words(wikipedia_text("validation"))
-    return text, tokens, BigramCounts(tokens), val_tokens
-
-
-def greedy_loop(sequence):  # as in the notebook
-    first_seen = {}
-    for i, word in enumerate(sequence):
-        if word in first_seen:
-            return sequence[first_seen[word]:i]
-        first_seen[word] = i
-    return None
-
-
-def unseen_pair_rate(model, pairs):  # as in the notebook
-    return sum(nxt not in model.pairs.get(prev, {}) for prev, nxt in pairs) / len(pairs)
-
-
-def is_rotation(a, b) -> bool:
-    return len(a) == len(b) and " ".join(b) in " ".join(a + a)
-
-
-def test_claim_the_word_rule_lowercases_and_makes_punctuation_tokens(corpus):
-    # "lower-case everything, keep words whole, and make every punctuation mark a token of its own"
-    assert words('Seoul, "well-known" city.') == ["seoul", ",", '"', "well-known", '"', "city", "."]
-    _, tokens, _, _ = corpus
-    assert {",", "."} <= set(tokens)  # "Commas and full stops are tokens too"
-    assert all(t == t.lower() for t in tokens[:10_000])
-
-
-def test_claim_the_cat_sat_on_the_mat_example():
-    probs = dict(BigramCounts("the cat sat on the mat".split()).next_word_probabilities("the"))
-    assert probs == {"cat": 0.5, "mat": 0.5}  # P(cat|the) = P(mat|the) = 1/2, every other word 0
-
-
-def test_claim_one_word_dominates_after_united(corpus):
-    _, _, model, _ = corpus
-    word, p = model.next_word_probabilities("united")[0]
-    assert word == "states" and p > 0.5  # "one word dominates"
-
-
-def test_claim_after_the_probability_is_spread_thin(corpus):
-    _, _, model, _ = corpus
-    after_the = model.next_word_probabilities("the")
-    assert after_the[0][1] < 0.05  # "the bars are barely visible ... the favourite gets only ..."
-    assert len(after_the) > 1000  # thousands of different tokens follow "the"
-
-
-def test_claim_after_language_the_two_likeliest_tokens_are_punctuation(corpus):
-    _, _, model, _ = corpus
-    top2 = [w for w, _ in model.next_word_probabilities("language", k=2)]
-    assert all(re.fullmatch(r"[^\w\s]", w) for w in top2), top2
-
-
-def test_claim_greedy_falls_into_the_same_loop_from_every_prompt(corpus):
-    _, _, model, _ = corpus
-    loops = [greedy_loop(model.generate(p, CFG.bigram.generate_words, greedy=True)) for p in PROMPTS]
-    assert all(loop for loop in loops), "greedy decoding should repeat itself within the preset's length"
-    assert all(is_rotation(loops[0], loop) for loop in loops[1:]), loops  # "the same loop"
-    assert len({tuple(loop) for loop in loops}) > 1  # "entered at different points"
-    for prompt in PROMPTS:  # "repetition is easy to see": some 3-word stretch comes back
-        out = model.generate(prompt, CFG.bigram.generate_words, greedy=True)
-        trigrams = list(zip(out, out[1:], out[2:]))
-        assert len(set(trigrams)) < len(trigrams)
-
-
-def test_claim_greedy_never_leaves_its_loop(corpus):
-    # "repeats it forever" / exercise: run for 1,000 words from "united", it never leaves
-    _, _, model, _ = corpus
-    out = model.generate("united", 1000, greedy=True)
-    loop = greedy_loop(out)
-    start = out.index(loop[0])
-    tail = out[start:]
-    assert len(out) == 1001
-    assert all(tail[i] == loop[i % len(loop)] for i in range(len(tail)))
-
-
-def test_claim_sampling_differs_by_seed_does_not_repeat_and_uses_only_seen_pairs(corpus):
-    _, _, model, _ = corpus
-    samples = [model.generate("the", CFG.bigram.generate_words, seed=s) for s in range(CFG.seed, CFG.seed + 3)]
-    assert len({tuple(s) for s in samples}) == 3  # "each seed gives a different continuation"
-    for sample in samples:
-        trigrams = list(zip(sample, sample[1:], sample[2:]))
-        assert len(set(trigrams)) == len(trigrams)  # "none repeats itself"
-        assert all(nxt in model.pairs[prev] for prev, nxt in zip(sample, sample[1:]))  # every pair was seen
-    assert model.generate("the", CFG.bigram.generate_words, seed=CFG.seed) == samples[0]  # same seed, same text
-
-
-def test_claim_prompts_ending_in_the_same_word_get_identical_predictions(corpus):
-    _, _, model, _ = corpus
-    a, b = (model.next_word_probabilities(words(p)[-1], k=5) for p in ["the capital of south korea is", "the cat is"])
-    assert a == b
-
-
-def test_claim_unseen_pairs_and_unknown_words_in_the_validation_text(corpus):
-    _, tokens, model, val_tokens = corpus
-    val_pairs = list(zip(val_tokens, val_tokens[1:]))
-    unseen = unseen_pair_rate(model, val_pairs)
-    known = set(tokens)
-    unknown = sum(t not in known for t in val_tokens) / len(val_tokens)
-    assert 0.2 < unseen < 1  # a large share of ordinary pairs get probability zero
-    assert 0 < unknown < unseen  # some tokens are new; new pairs are far more common
-    n_pairs = sum(len(c) for c in model.pairs.values())
-    assert n_pairs / model.vocabulary_size**2 < 0.01  # "only ... of them were ever filled in"
-
-
-def test_claim_more_text_helps_but_slowly(corpus):
-    text, _, model, val_tokens = corpus
-    val_pairs = list(zip(val_tokens, val_tokens[1:]))
-    sizes = [CFG.data.wiki_max_chars // 2**k for k in (4, 3, 2, 1, 0)]
-    pair_rates, word_rates = [], []
-    for size in sizes:
-        slice_tokens = words(text[:size])
-        pair_rates.append(unseen_pair_rate(BigramCounts(slice_tokens), val_pairs))
-        known = set(slice_tokens)
-        word_rates.append(sum(t not in known for t in val_tokens) / len(val_tokens))
-    assert pair_rates == sorted(pair_rates, reverse=True) and len(set(pair_rates)) == len(pair_rates)
-    assert word_rates == sorted(word_rates, reverse=True)  # "Both curves go down"
-    drops = [a - b for a, b in zip(pair_rates, pair_rates[1:])]
-    assert max(drops) < 0.10  # "falls by only ... percentage points" per doubling
-    assert pair_rates[-1] == pytest.approx(unseen_pair_rate(model, val_pairs))  # "at the full size ..."
-
-
-def test_claim_exercise_sums(corpus):
-    _, _, model, _ = corpus
-    assert math.isclose(sum(p for _, p in model.next_word_probabilities("the")), 1.0)  # "exactly 1"
-    total = sum(dict(model.next_word_probabilities(w)).get("the", 0.0) for w in model.pairs)
-    assert abs(total - 1) > 1  # "no reason to be 1, and it is not"
-
-
-def test_claim_exercise_trigrams_loop_and_see_even_fewer_of_the_validation_triples(corpus):
-    _, tokens, model, val_tokens = corpus
-    triples = defaultdict(Counter)
-    for a, b, c in zip(tokens, tokens[1:], tokens[2:]):
-        triples[(a, b)][c] += 1
-    out = ["the", "united"]
-    for _ in range(200):
-        out.append(triples[(out[-2], out[-1])].most_common(1)[0][0])
-    states = list(zip(out, out[1:]))
-    assert len(set(states)) < len(states)  # "Greedy decoding still loops"
-    val_triples = list(zip(val_tokens, val_tokens[1:], val_tokens[2:]))
-    unseen_triples = sum(c not in triples.get((a, b), {}) for a, b, c in val_triples) / len(val_triples)
-    unseen_pairs = unseen_pair_rate(model, list(zip(val_tokens, val_tokens[1:])))
-    assert unseen_triples > unseen_pairs + 0.2  # "much higher than the share of unseen pairs"
 
 
 # ============================================================================ property test
