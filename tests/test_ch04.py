@@ -1,6 +1,6 @@
 """Chapter 4, "Tokens: turning text into numbers": the BPE building blocks, the measurements in
-``llmcourse.tokenstats``, the Korean helpers, the exercise checkers, the notebook's form, and every
-number or comparison its prose states (claims), at the ``cpu`` preset."""
+``llmcourse.tokenstats``, the Korean helpers, the exercise checkers and the notebook's form. The
+claims of its prose are asserted on the executed book in tests/test_claims_ch04.py."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import pytest
 import yaml
 
 from llmcourse import korean, tokenstats
-from llmcourse.config import preset
-from llmcourse.data import wikipedia_articles, wikipedia_text
+from llmcourse.data import wikipedia_text
 from llmcourse.exercises import ch04
 from llmcourse.tokenizers import (
     BPETokenizer, CharTokenizer, TokenizerError, WordTokenizer, chunks, count_pairs, merge_pair,
@@ -24,11 +23,7 @@ from llmcourse.tokenizers import (
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "chapters" / "04_tokens.ipynb"
-SENTENCE = "Tokenizers turn text into numbers."  # the notebook's sentence
 KOREAN_SENTENCE = "LLM은 다음에 올 단어를 예측한다"
-ENGLISH_SENTENCE = "An LLM predicts the next word"
-TOY_TEXT = "the cat sat on the mat; the hat sat on the cat"
-TOY_KO_MERGES = 150
 
 
 # ============================================================================ BPE building blocks
@@ -143,6 +138,22 @@ def test_unknown_words_and_split_share():
 
 
 # ============================================================================ korean (unit)
+def test_utf8_lengths_and_chunks_the_prose_states():
+    # "English letters are one byte each, accented Latin letters two, a Hangul syllable three and an
+    # emoji four"; the chunks of "The cat's 2 hats, 1999!"
+    assert [len(c.encode("utf-8")) for c in ["a", "é", "한", "😀"]] == [1, 2, 3, 4]
+    assert chunks("The cat's 2 hats, 1999!") == ["The", " cat", "'", "s", " 2", " hats", ",", " 1999", "!"]
+
+
+def test_the_korean_sentence_in_three_units():
+    # "Every syllable block is one character, two or three jamo, and three bytes; LLM is three
+    # characters and three bytes"
+    for syllable in KOREAN_SENTENCE:
+        if korean.is_syllable(syllable):
+            assert len(korean.decompose(syllable)) in (2, 3) and len(syllable.encode()) == 3
+    assert len("LLM") == len("LLM".encode()) == 3
+
+
 def test_decompose_is_nfd_for_every_syllable_block():
     assert korean.N_INITIALS * korean.N_VOWELS * korean.N_FINALS == 11_172  # "11,172 possible blocks"
     assert korean.LAST_SYLLABLE - korean.FIRST_SYLLABLE + 1 == 11_172
@@ -385,212 +396,3 @@ def _solution_code_blocks(nb) -> dict[str, str]:
 
 
 # (the notebook and every solution are run by tests/test_notebooks.py, once per test session)
-
-
-# ============================================================================ claims (cpu preset)
-CFG = preset("cpu")
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    train = wikipedia_text("train", max_chars=CFG.tokens.train_chars)
-    val = wikipedia_text("validation")
-    return train, val
-
-
-@pytest.fixture(scope="module")
-def tokenizers(corpus):
-    train, _ = corpus
-    return CharTokenizer.train(train), WordTokenizer.train(train), BPETokenizer.train(train, CFG.tokens.bpe_vocab_size)
-
-
-@pytest.fixture(scope="module")
-def sweep(corpus, tokenizers):
-    train, val = corpus
-    points = tokenstats.vocabulary_sweep(train, val, tokenstats.sweep_sizes(CFG.tokens.bpe_vocab_size),
-                                         merges=tokenizers[2].merges)
-    return {kind: tokenstats.of_kind(points, kind) for kind in tokenstats.KINDS}
-
-
-@pytest.mark.slow
-def test_claim_three_tokenizers_on_one_sentence(tokenizers):
-    char, word, bpe = tokenizers
-    n_char, n_word, n_bpe = (len(t.encode(SENTENCE)) for t in tokenizers)
-    assert n_char == len(SENTENCE)  # "one token per character"
-    assert n_word < n_bpe < n_char  # "the word tokenizer needs only ..."
-    assert "tokenizers" not in word.index  # "has no entry for *tokenizers*"
-    assert word.decode(word.encode(SENTENCE)).startswith("<unk> ")  # "becomes <unk>"
-    assert bpe.decode(bpe.encode(SENTENCE)) == SENTENCE  # "decodes to exactly the sentence"
-    assert char.decode(char.encode(SENTENCE)) == SENTENCE
-    assert word.vocab_size == len(set(words(wikipedia_text("train", max_chars=CFG.tokens.train_chars)))) + 1
-
-
-@pytest.mark.slow
-def test_claim_the_sweep(sweep, corpus):
-    _, val = corpus
-    word, char, bpe = sweep["word"], sweep["char"], sweep["bpe"]
-    # "The word line is flat"
-    assert len({p.tokens_per_char for p in word}) == 1
-    # "starts ... with nothing but the 256 bytes (a little over one token per character)"
-    assert bpe[0].vocab_size == 256 and 1 < bpe[0].tokens_per_char < 1.05
-    # "falls with every doubling of the vocabulary"
-    tpc = [p.tokens_per_char for p in bpe]
-    assert all(a > b for a, b in zip(tpc, tpc[1:]))
-    assert bpe[-1].vocab_size == CFG.tokens.bpe_vocab_size
-    # "... times shorter than the same text as characters"
-    assert char[0].tokens_per_char == 1.0 and char[0].tokens_per_char / bpe[-1].tokens_per_char > 3
-    # "With the 256 most frequent words ... unknown; even with all entries ... still are"
-    unk = [p.unknown_rate for p in word]
-    assert word[0].vocab_size == 256 and all(a > b for a, b in zip(unk, unk[1:]))
-    assert word[0].unknown_rate > 0.3 and word[-1].unknown_rate > 0.03
-    assert word[-1].vocab_size == max(p.vocab_size for p in word + bpe + char)  # "the rightmost red point"
-    # "BPE's line lies on zero"; characters: "a handful of unknown ones"
-    assert all(p.unknown_rate == 0 for p in bpe)
-    n_unknown_chars = round(char[0].unknown_rate * len(val))
-    assert 0 < n_unknown_chars < 100 and char[0].unknown_rate < 0.001
-    # "BPE's sequences are ... times as long as word sequences"
-    assert bpe[-1].tokens_per_char > word[-1].tokens_per_char
-
-
-@pytest.mark.slow
-def test_claim_bpe_spells_unknown_words_and_keeps_most_words_whole(tokenizers, corpus):
-    _, val = corpus
-    _, word, bpe = tokenizers
-    missing = tokenstats.unknown_words(word, val, k=10)
-    assert len(missing) == 10
-    for w, _ in missing:  # "Each unknown word is spelled with pieces BPE knows"
-        ids = bpe.encode(" " + w)
-        assert len(ids) >= 2 and bpe.decode(ids) == " " + w
-    assert tokenstats.split_words_share(bpe, val) < 0.5  # "most words cost a single token"
-
-
-def test_claim_utf8_lengths_and_chunks():
-    assert [len(c.encode("utf-8")) for c in ["a", "é", "한", "😀"]] == [1, 2, 3, 4]
-    assert chunks("The cat's 2 hats, 1999!") == ["The", " cat", "'", "s", " 2", " hats", ",", " 1999", "!"]
-
-
-def test_claim_the_toy_merges():
-    sequences = [list(c.encode("utf-8")) for c in chunks(TOY_TEXT)]
-    merges = []
-    n_start = sum(map(len, sequences))
-    for _ in range(8):  # as in the notebook
-        counts = Counter()
-        for ids in sequences:
-            counts.update(count_pairs(ids))
-        pair = most_frequent_pair(counts)
-        merges.append(pair)
-        sequences = [merge_pair(ids, pair, 255 + len(merges)) for ids in sequences]
-    n_end = sum(map(len, sequences))
-    assert merges == train_bpe_merges(TOY_TEXT, 256 + 8) == train_bpe_merges_naive(TOY_TEXT, 256 + 8)
-    tok = BPETokenizer(merges)
-    strings = tok.token_strings(range(256, 264))
-    assert strings[0] == "at"  # "The first merges join letters ... (a + t)"
-    assert " the" in strings and " cat" in strings  # "... combine further, with the leading space, into whole words"
-    assert n_end < n_start
-
-
-@pytest.mark.slow
-def test_claim_the_wikipedia_merges(tokenizers):
-    bpe = tokenizers[2]
-    merged = bpe.token_strings(range(256, bpe.vocab_size))
-    first, last = merged[:24], merged[-12:]
-    assert "he" in first and "in" in first  # "pair up common letters (h + e, i + n)"
-    assert any(len(t) == 2 and t[0] == " " and t[1].isalpha() for t in first)  # "attach letters to the space"
-    assert merged.index(" the") + 1 <= 10  # "the, with its space, is already merge number ..."
-    # "The last ... merges are whole, less common words with their leading space, and years"
-    assert sum(t.startswith(" ") and t[1:].isalpha() and len(t) >= 5 for t in last) >= len(last) // 2
-    assert any(re.fullmatch(r" \d{4}", t) for t in last)
-    # "*"the"* and *" the"*" are different tokens
-    assert {"the", " the"} <= set(bpe.token_strings(range(bpe.vocab_size)))
-    assert len(bpe.encode(" the")) == 1 and len(bpe.encode("the")) == 1
-
-
-@pytest.mark.slow
-def test_claim_korean_in_an_english_bpe(tokenizers, corpus):
-    train, _ = corpus
-    bpe = tokenizers[2]
-    for syllable in KOREAN_SENTENCE:  # "one character, two or three jamo, and three bytes"
-        if korean.is_syllable(syllable):
-            assert len(korean.decompose(syllable)) in (2, 3) and len(syllable.encode()) == 3
-    assert len("LLM") == len("LLM".encode()) == 3
-    ko_ids, en_ids = bpe.encode(KOREAN_SENTENCE), bpe.encode(ENGLISH_SENTENCE)
-    assert len(KOREAN_SENTENCE) < len(ENGLISH_SENTENCE)  # "in characters the Korean sentence is the shorter one"
-    assert len(KOREAN_SENTENCE.encode()) > len(ENGLISH_SENTENCE.encode())  # "in bytes it is the longer one"
-    assert len(korean.jamo(KOREAN_SENTENCE)) > len(ENGLISH_SENTENCE)  # the figure's jamo bars
-    assert len(ko_ids) / len(en_ids) > 3  # "... times as many tokens for the same meaning"
-    # "contains only N Hangul syllables (in an article that mentions the Korean name of the abacus)"
-    hangul = [c for c in train if korean.is_syllable(c)]
-    assert 0 < len(hangul) < 20
-    abacus = next(a.text for a in wikipedia_articles("train") if a.title == "Abacus")
-    assert Counter(hangul) == Counter(c for c in abacus if korean.is_syllable(c))
-    # "... far too few to earn a merge, and 0 tokens of its vocabulary contain a Hangul syllable"
-    assert not any(korean.is_syllable(c) for t in bpe.token_strings(range(bpe.vocab_size)) for c in t)
-    # "every syllable falls back to its three bytes"
-    assert len(ko_ids) == len(KOREAN_SENTENCE.encode())
-    assert bpe.decode(ko_ids) == KOREAN_SENTENCE  # "Nothing is lost"
-
-
-def test_claim_the_toy_korean_bpe():
-    toy = BPETokenizer.train(korean.TOY_CORPUS, 256 + TOY_KO_MERGES)
-    vocab = toy.token_strings(range(toy.vocab_size))
-    # "The first merges rebuild frequent syllables from their three bytes"
-    assert any(korean.is_syllable(t) for t in vocab[256:266])
-    # "particles such as 은, 에서 and 가 and the ending 한다 become tokens of their own"
-    assert {"은", "에서", "가", "한다"} <= set(vocab)
-    # "A word that is frequent in this small text, like 단어를, becomes a single token"
-    assert " 단어를" in vocab and len(toy.encode(" 단어를")) == 1
-    # "rare syllables stay in byte pieces such as \xec\x98"
-    pieces = toy.token_strings(toy.encode(KOREAN_SENTENCE))
-    assert " \\xec\\x98" in pieces and "한다" in pieces and "은" in pieces
-
-
-@pytest.mark.slow  # loads Kiwi's model
-def test_claim_morphemes():
-    analysis = korean.morphemes(KOREAN_SENTENCE)
-    # "예측한다 is 예측 + 하 + ㄴ다"; "은 marks the topic, 에 ..., 를 marks the object, 올 is 오 + ㄹ"
-    assert analysis == [("LLM", "SL"), ("은", "JX"), ("다음", "NNG"), ("에", "JKB"), ("오", "VV"), ("ㄹ", "ETM"),
-                        ("단어", "NNG"), ("를", "JKO"), ("예측", "NNG"), ("하", "XSV"), ("ㄴ다", "EF")]
-    assert len(KOREAN_SENTENCE.split()) < len(analysis)
-    assert all(tag in korean.TAG_NAMES for _, tag in analysis)
-    # the particle table: Kiwi splits every form back into the noun and its particle
-    for noun in ["책", "모델", "학교", "단어"]:
-        final = korean.has_final_consonant(noun[-1])
-        for after_consonant, after_vowel in [("은", "는"), ("이", "가"), ("을", "를")]:
-            particle = after_consonant if final else after_vowel
-            split = korean.morphemes(noun + particle)
-            assert [form for form, _ in split] == [noun, particle]
-            assert split[1][1].startswith("J")  # a particle (조사) tag
-    # "the noun 학교 appears in N different words" (the first stem, with the most forms)
-    forms = korean.word_forms_by_stem(korean.TOY_CORPUS)
-    top_stem, top_forms = next(iter(forms.items()))
-    assert top_stem == "학교" and len(top_forms) >= 4
-    assert {"학교는", "학교가", "학교를", "학교에서"} <= set(top_forms)
-
-
-@pytest.mark.slow
-def test_claim_exercise_predict_lengths(tokenizers):
-    bpe = tokenizers[2]
-    assert korean.unit_counts("한국어 토큰") == {"characters": 6, "jamo": 14, "bytes": 16}
-    assert korean.unit_counts("😀") == {"characters": 1, "jamo": 1, "bytes": 4}
-    for s in ["한국어 토큰", "😀"]:  # "one token per byte on both strings"
-        assert len(bpe.encode(s)) == len(s.encode())
-
-
-@pytest.mark.slow
-def test_claim_exercise_encoding_replays_the_merges(tokenizers):
-    bpe = tokenizers[2]
-
-    def encode_by_merges(text, merges):
-        ids = list(text.encode("utf-8"))
-        for rank, pair in enumerate(merges):
-            ids = merge_pair(ids, pair, 256 + rank)
-        return ids
-
-    for word in [" tokenization", " the", " Seoul", " predicting", " 1782"]:
-        assert encode_by_merges(word, bpe.merges) == bpe.encode(word)
-
-
-@pytest.mark.slow  # loads Kiwi's model
-def test_claim_exercise_particles():
-    assert korean.morphemes("물로")[1] == ("로", "JKB")  # after ㄹ: 로, not 으로
-    assert [f for f, _ in korean.morphemes("책으로")] == ["책", "으로"]
