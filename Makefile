@@ -11,7 +11,7 @@ export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 .PHONY: help install book book-tiny test test-fast bench student clean
 
 help:
-	@echo "make book   - create .venv, install, execute every notebook, HTML in _build/html"
+	@echo "make book   - create .venv, install, execute every notebook (or reuse make test's run), HTML in _build/html"
 	@echo "make test   - the whole test suite (unit, notebooks, strict book build, browser)"
 	@echo "make bench  - benchmarks (ratios measured in one run on this machine)"
 	@echo "make student - a student edition of the notebooks, solutions removed, in _build/student"
@@ -24,8 +24,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# renders the cpu execution `make test` kept in _build/executed/cpu when the sources have not changed
+# since; otherwise Jupyter Book executes every notebook (tools/executed_book.py)
 book: $(STAMP)
-	LLMCOURSE_QUIET=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	LLMCOURSE_QUIET=1 $(BIN)/python tools/executed_book.py build
 
 book-tiny: $(STAMP)
 	LLMCOURSE_QUIET=1 LLMCOURSE_PRESET=tiny $(BIN)/jupyter-book build . -W -n --keep-going

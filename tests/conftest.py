@@ -78,6 +78,16 @@ if importlib.util.find_spec("xdist") is not None:
         return ByGroup(config, log)
 
 
+BOOK_FIXTURES = {"executed_book", "tiny_runs", "built_book"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that needs an execution of the book is slow (``make test-fast`` leaves it out)."""
+    for item in items:
+        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _NET_LOG.exists() and _NET_LOG.read_text().strip():
         print("\nNETWORK ACCESS DURING TESTS (not allowed):\n" + _NET_LOG.read_text(), file=sys.stderr)
