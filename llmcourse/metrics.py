@@ -1,7 +1,8 @@
 """Measuring models: accuracy, cross-validation folds, cross-entropy, perplexity and bits per
-character. Plain NumPy, no model code: every layer above may use these.
+character. NumPy and scikit-learn, no model code: every layer above may use these.
 
-* ``accuracy`` and the folds of chapter 2's cross-validation (``kfold_splits``, ``stratified_subset``);
+* ``accuracy`` and the folds of chapter 2's cross-validation (``kfold_splits``, ``stratified_subset``:
+  scikit-learn's stratified splits behind the book's names and checks);
 * ``cross_entropy``, ``perplexity`` and ``bits_per_char`` (chapter 5): how well a language model
   predicts held-out text, from the log-probabilities it gave what actually came next.
 """
@@ -33,6 +34,9 @@ def kfold_splits(n: int, k: int, seed: int = 0, labels=None) -> list[tuple[np.nd
     matters: a fold with more positives leaves a training set with more negatives, and a model that
     leans towards its training majority is then punished for it — below-chance accuracy that says
     nothing about the model.
+
+    The split itself is scikit-learn's (``StratifiedKFold``, or ``KFold`` without labels), shuffled
+    with ``seed``; both index arrays of a pair are sorted.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an int >= 0, got {n!r}")
@@ -40,31 +44,42 @@ def kfold_splits(n: int, k: int, seed: int = 0, labels=None) -> list[tuple[np.nd
         raise ValueError(f"k must be an int >= 2 for cross-validation, got {k!r}")
     if n < k:
         raise ValueError(f"cannot make {k} folds from {n} examples")
-    rng = np.random.default_rng(seed)
+    _check_seed(seed)
+    # imported here, not at the top: scikit-learn takes a second to import, and the language-model
+    # chapters that use this module's other measures do not need it
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     if labels is None:
-        order = rng.permutation(n)
+        folds = KFold(n_splits=int(k), shuffle=True, random_state=int(seed))
     else:
         labels = np.asarray(labels)
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-        # shuffle within each class, then deal the classes out one after the other, round robin
-        order = np.concatenate([rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)])
-    fold_of = np.empty(n, dtype=np.int64)
-    fold_of[order] = np.arange(n) % k
-    return [(np.flatnonzero(fold_of != i), np.flatnonzero(fold_of == i)) for i in range(k)]
+        folds = StratifiedKFold(n_splits=int(k), shuffle=True, random_state=int(seed))
+    return list(folds.split(np.zeros((n, 1)), labels))
 
 
 def stratified_subset(index, labels, fraction: float, rng) -> np.ndarray:
-    """About ``fraction`` of ``index``, with each class's share kept (sorted indices)."""
+    """About ``fraction`` of ``index``, with each class's share kept (sorted indices).
+
+    ``labels`` is indexed by the entries of ``index``; ``rng`` (a NumPy ``Generator``) seeds
+    scikit-learn's stratified ``train_test_split``, which draws the subset.
+    """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     index, labels = np.asarray(index), np.asarray(labels)
-    parts = []
-    for c in np.unique(labels[index]):
-        members = rng.permutation(index[labels[index] == c])
-        parts.append(members[: max(1, round(fraction * len(members)))])
-    return np.sort(np.concatenate(parts))
+    if fraction == 1:
+        return np.sort(index)
+    from sklearn.model_selection import train_test_split  # see kfold_splits
 
+    subset, _ = train_test_split(index, train_size=float(fraction), stratify=labels[index],
+                                 random_state=int(rng.integers(2**32)))
+    return np.sort(subset)
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
 
 
 # --------------------------------------------------------------------------- language models

@@ -362,5 +362,8 @@ def test_project_2d():
     x = rng.normal(size=(10, 5))
     p = project_2d(x)
     assert p.shape == (10, 2) and np.allclose(p.mean(0), 0)
+    assert np.allclose(project_2d(x * rng.uniform(0.5, 5, size=(10, 1))), p)  # directions only
+    spread = p.var(0)
+    assert spread[0] >= spread[1]  # the first direction is the one along which the points vary most
     with pytest.raises(ValueError, match="at least 2 vectors"):
         project_2d(x[:1])

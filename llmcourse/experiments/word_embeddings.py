@@ -22,6 +22,7 @@ import numpy as np
 
 import jax
 from flax import nnx
+from sklearn.decomposition import PCA
 
 from llmcourse.data import analogy_questions_path, simlex999, wordsim353
 from llmcourse.models.word2vec import (
@@ -206,15 +207,14 @@ def groups_in_vocabulary(kv, groups: dict[str, list[str]] = WORD_GROUPS) -> dict
 
 
 def project_2d(vectors: np.ndarray) -> np.ndarray:
-    """Principal-component projection of the rows of ``vectors`` to 2-D, after scaling each row to
-    length 1 (so the picture shows directions, as cosine similarity does). Returns (n, 2)."""
+    """Principal-component projection of the rows of ``vectors`` to 2-D (scikit-learn's ``PCA``),
+    after scaling each row to length 1 (so the picture shows directions, as cosine similarity
+    does). Returns (n, 2)."""
     x = np.asarray(vectors, dtype=np.float64)
-    if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"need at least 2 vectors in a 2-D array, got shape {x.shape}")
+    if x.ndim != 2 or len(x) < 2 or x.shape[1] < 2:
+        raise ValueError(f"need at least 2 vectors of at least 2 numbers in a 2-D array, got shape {x.shape}")
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    x = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    return x @ vt[:2].T
+    return PCA(n_components=2, svd_solver="full").fit_transform(x)
 
 
 def group_neighbour_rate(kv, groups: dict[str, list[str]], topn: int = 3) -> float:

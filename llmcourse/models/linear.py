@@ -10,13 +10,13 @@ trained by minimising the mean binary cross-entropy plus an optional L2 penalty 
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from sklearn.feature_extraction.text import CountVectorizer
 
 from llmcourse.models.rules import as_sentence_list
 from llmcourse.tokenizers import words
@@ -32,8 +32,12 @@ class BagOfWords:
     """Word-presence features: ``x[j] = 1`` when vocabulary word ``j`` occurs in the sentence.
 
     The vocabulary is every word that occurs in at least ``min_count`` of the sentences it is built
-    from (the training sentences only, so held-out sentences stay unseen). Unknown words are
-    ignored: a bag of words cannot use what it never saw. Word order is lost — hence "bag".
+    from (the training sentences only, so held-out sentences stay unseen), in sorted order. Unknown
+    words are ignored: a bag of words cannot use what it never saw. Word order is lost — hence "bag".
+
+    The counting is scikit-learn's ``CountVectorizer(binary=True)`` with the book's ``words`` rule
+    as its tokenizer (``words`` lower-cases; the vectorizer's own lower-casing and token pattern are
+    off), so the words are exactly those chapter 1 splits a sentence into.
     """
 
     def __init__(self, sentences: list[str], min_count: int = 1):
@@ -42,11 +46,14 @@ class BagOfWords:
             raise ValueError(f"min_count must be an int >= 1, got {min_count!r}")
         if len(sentences) == 0:
             raise ValueError("cannot build a vocabulary from an empty list of sentences")
-        counts = Counter(w for s in sentences for w in set(words(s)))
-        self.vocabulary = sorted(w for w, c in counts.items() if c >= min_count)
-        if not self.vocabulary:
-            raise ValueError(f"no word occurs in at least min_count={min_count} sentences")
-        self.index = {w: i for i, w in enumerate(self.vocabulary)}
+        self._vectorizer = CountVectorizer(tokenizer=words, lowercase=False, token_pattern=None, binary=True,
+                                           min_df=min_count, dtype=np.float32)
+        try:
+            self._vectorizer.fit(sentences)
+        except ValueError as err:  # scikit-learn's "empty vocabulary" / "no terms remain" / "max_df < min_df"
+            raise ValueError(f"no word occurs in at least min_count={min_count} sentences") from err
+        self.vocabulary: list[str] = self._vectorizer.get_feature_names_out().tolist()
+        self.index: dict[str, int] = {w: i for i, w in enumerate(self.vocabulary)}
 
     def __len__(self) -> int:
         return len(self.vocabulary)
@@ -54,13 +61,7 @@ class BagOfWords:
     def transform(self, sentences: list[str]) -> np.ndarray:
         """(n_sentences, vocabulary size) float32 matrix of 0/1 features."""
         sentences = as_sentence_list(sentences)
-        x = np.zeros((len(sentences), len(self.vocabulary)), dtype=np.float32)
-        for row, sentence in enumerate(sentences):
-            for w in words(sentence):
-                j = self.index.get(w)
-                if j is not None:
-                    x[row, j] = 1.0
-        return x
+        return self._vectorizer.transform(sentences).toarray()
 
     def unseen_share(self, sentence: str) -> float:
         """Share of the sentence's distinct words that are not in the vocabulary (0 for no words)."""
