@@ -215,7 +215,8 @@ def as_data(source, seed: int):
 # --------------------------------------------------------------------------- history
 @dataclass
 class History:
-    """What happened during training: per-step training metrics, periodic evaluation metrics."""
+    """What happened during training: per-step training metrics, periodic evaluation metrics.
+    ``llmcourse.plots.history`` draws them."""
 
     steps: list[int] = field(default_factory=list)
     train: dict[str, list[float]] = field(default_factory=dict)
@@ -463,80 +464,132 @@ class Trainer:
         return {k: v / count for k, v in totals.items()}
 
     def fit(self, train_data, eval_data=None, history: History | None = None) -> History:
-        cfg = self.config
-        train_data = as_data(train_data, cfg.seed)
-        if hasattr(train_data, "size") and cfg.batch_size > train_data.size:
-            raise ConfigError(f"batch_size={cfg.batch_size} is larger than the training data ({train_data.size} examples)")
-        if eval_data is not None and not hasattr(eval_data, "batches_in_order"):
-            eval_data = as_data(eval_data, cfg.seed)
+        """Take ``config.steps`` optimizer steps on ``train_data``, evaluating on ``eval_data`` every
+        ``eval_every`` steps and after the last one; returns ``history`` (a new one when None)
+        extended with what happened. The model is written back and left in ``eval()`` mode, even when
+        training stops with an error."""
+        train_data, eval_data = self._prepare_data(train_data, eval_data)
         history = history or History()
-        bar = _progress_bar(cfg.steps, _progress_enabled(cfg), desc="training")
-        pending: list[tuple[int, int, dict]] = []  # (first step, number of steps, metrics on device)
+        bar = _progress_bar(self.config.steps, _progress_enabled(self.config), desc="training")
         start = time.perf_counter()
-
-        def drain():
-            if not pending:
-                return
-            fetched = jax.device_get([m for _, _, m in pending])
-            n_steps = 0
-            for (first, count, _), metrics in zip(pending, fetched):
-                for i in range(count):
-                    one = metrics if count == 1 else {k: v[i] for k, v in metrics.items()}
-                    step = first + i
-                    # a model-specific update may report no grad_norm: then the loss alone is checked
-                    bad = [k for k in ("loss", "grad_norm") if k in one and not np.isfinite(one[k])]
-                    if bad:
-                        raise TrainingError(
-                            f"non-finite {' and '.join(bad)} at step {step} "
-                            f"(loss={one['loss']}, grad_norm={one.get('grad_norm', 'not reported')}). The model's "
-                            "parameters are no longer usable. Try a smaller learning_rate, gradient "
-                            "clipping (clip_norm), a warm-up, or check the data and the loss for log(0) "
-                            "or division by zero."
-                        )
-                    history.add_train(step, one)
-                n_steps += count
-            if bar is not None:
-                bar.update(n_steps)
-                bar.set_postfix(loss=f"{history.train['loss'][-1]:.4f}")
-            pending.clear()
-
         try:
-            done = 0
-            while done < cfg.steps:
-                k = min(cfg.steps_per_call, cfg.steps - done)
-                if eval_data is not None and cfg.eval_every:
-                    k = min(k, cfg.eval_every - self.step % cfg.eval_every)
-                t0 = time.perf_counter()
-                if k == 1:
-                    batch = self._shard(train_data.next_batch(cfg.batch_size))
-                    self.state, metrics = self._train_step(self.state, batch)
-                else:
-                    if hasattr(train_data, "next_batches"):
-                        stacked = train_data.next_batches(k, cfg.batch_size)
-                    else:
-                        batches = [train_data.next_batch(cfg.batch_size) for _ in range(k)]
-                        stacked = jax.tree.map(lambda *xs: np.stack(xs), *batches)
-                    self.state, metrics = self._multi_step(self.state, jax.device_put(stacked, self.stacked_batches))
-                if history.compile_seconds == 0.0:
-                    jax.block_until_ready(metrics)
-                    history.compile_seconds = time.perf_counter() - t0
-                pending.append((self.step + 1, k, metrics))
-                self.step += k
-                done += k
-                if sum(c for _, c, _ in pending) >= cfg.log_every:
-                    drain()
-                if eval_data is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
-                    drain()
-                    history.add_eval(self.step, self.evaluate(eval_data))
-            drain()
-            if eval_data is not None and (not history.eval_steps or history.eval_steps[-1] != self.step):
-                history.add_eval(self.step, self.evaluate(eval_data))
+            self._train_loop(train_data, eval_data, _MetricLog(history, bar))
         finally:
             if bar is not None:
                 bar.close()
             history.seconds += time.perf_counter() - start
             self.sync_model()
         return history
+
+    def _prepare_data(self, train_data, eval_data):
+        """Both data sources as objects with ``next_batch`` (and ``batches_in_order``); a batch larger
+        than the training data is refused."""
+        cfg = self.config
+        train_data = as_data(train_data, cfg.seed)
+        if hasattr(train_data, "size") and cfg.batch_size > train_data.size:
+            raise ConfigError(f"batch_size={cfg.batch_size} is larger than the training data ({train_data.size} examples)")
+        if eval_data is not None and not hasattr(eval_data, "batches_in_order"):
+            eval_data = as_data(eval_data, cfg.seed)
+        return train_data, eval_data
+
+    def _train_loop(self, train_data, eval_data, log: _MetricLog):
+        """Compiled calls of one or more steps each until ``config.steps`` are done; the metrics are
+        fetched every ``log_every`` steps and before each evaluation."""
+        cfg, history = self.config, log.history
+        done = 0
+        while done < cfg.steps:
+            k = self._steps_in_next_call(cfg.steps - done, evaluating=eval_data is not None)
+            log.add(self.step + 1, k, self._take_steps(train_data, k, history))
+            self.step += k
+            done += k
+            if log.waiting >= cfg.log_every:
+                log.flush()
+            if eval_data is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
+                log.flush()
+                history.add_eval(self.step, self.evaluate(eval_data))
+        log.flush()
+        if eval_data is not None and (not history.eval_steps or history.eval_steps[-1] != self.step):
+            history.add_eval(self.step, self.evaluate(eval_data))
+
+    def _steps_in_next_call(self, remaining: int, evaluating: bool) -> int:
+        """``steps_per_call`` steps, fewer at the end of training or where the next evaluation is due."""
+        cfg = self.config
+        k = min(cfg.steps_per_call, remaining)
+        if evaluating and cfg.eval_every:
+            k = min(k, cfg.eval_every - self.step % cfg.eval_every)
+        return k
+
+    def _take_steps(self, train_data, k: int, history: History):
+        """``k`` optimizer steps in one compiled call; returns their metrics, still on the device.
+        The first call of a ``history`` waits for its result to record how long compiling took."""
+        t0 = time.perf_counter()
+        if k == 1:
+            batch = self._shard(train_data.next_batch(self.config.batch_size))
+            self.state, metrics = self._train_step(self.state, batch)
+        else:
+            self.state, metrics = self._multi_step(self.state, self._stacked_batches(train_data, k))
+        if history.compile_seconds == 0.0:
+            jax.block_until_ready(metrics)
+            history.compile_seconds = time.perf_counter() - t0
+        return metrics
+
+    def _stacked_batches(self, train_data, k: int):
+        """The next ``k`` batches stacked along a new leading (step) axis, split over the devices."""
+        if hasattr(train_data, "next_batches"):
+            stacked = train_data.next_batches(k, self.config.batch_size)
+        else:
+            batches = [train_data.next_batch(self.config.batch_size) for _ in range(k)]
+            stacked = jax.tree.map(lambda *xs: np.stack(xs), *batches)
+        return jax.device_put(stacked, self.stacked_batches)
+
+
+class _MetricLog:
+    """The training metrics of finished steps, left on the device until ``flush`` fetches them all
+    in one transfer (so the host never waits for the device inside the loop), checks that they are
+    finite and adds them to ``history`` step by step."""
+
+    def __init__(self, history: History, bar):
+        self.history, self.bar = history, bar
+        self.pending: list[tuple[int, int, dict]] = []  # (first step, number of steps, metrics on device)
+
+    def add(self, first_step: int, count: int, metrics: dict):
+        self.pending.append((first_step, count, metrics))
+
+    @property
+    def waiting(self) -> int:
+        """How many steps' metrics are still on the device."""
+        return sum(count for _, count, _ in self.pending)
+
+    def flush(self):
+        """Fetch, check and record every waiting step; advance the progress bar."""
+        if not self.pending:
+            return
+        fetched = jax.device_get([m for _, _, m in self.pending])
+        n_steps = 0
+        for (first, count, _), metrics in zip(self.pending, fetched):
+            for i in range(count):
+                one = metrics if count == 1 else {k: v[i] for k, v in metrics.items()}
+                _check_finite(first + i, one)
+                self.history.add_train(first + i, one)
+            n_steps += count
+        if self.bar is not None:
+            self.bar.update(n_steps)
+            self.bar.set_postfix(loss=f"{self.history.train['loss'][-1]:.4f}")
+        self.pending.clear()
+
+
+def _check_finite(step: int, metrics: dict):
+    """Stop with a ``TrainingError`` when the loss or the gradient norm of ``step`` is NaN or
+    infinite. A model-specific update may report no ``grad_norm``: then the loss alone is checked."""
+    bad = [k for k in ("loss", "grad_norm") if k in metrics and not np.isfinite(metrics[k])]
+    if bad:
+        raise TrainingError(
+            f"non-finite {' and '.join(bad)} at step {step} "
+            f"(loss={metrics['loss']}, grad_norm={metrics.get('grad_norm', 'not reported')}). The model's "
+            "parameters are no longer usable. Try a smaller learning_rate, gradient "
+            "clipping (clip_norm), a warm-up, or check the data and the loss for log(0) "
+            "or division by zero."
+        )
 
 
 def train(model: nnx.Module, loss_fn: LossFn, train_data, config: TrainConfig, eval_data=None,

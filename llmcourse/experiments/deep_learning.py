@@ -321,42 +321,11 @@ def compare_with_linear(cfg: Preset, splits: DigitSplits | None = None) -> dict[
     return rows
 
 
-# --------------------------------------------------------------------------- figures
-def plot_digits(images, titles=None, axes=None, cmap: str = "gray_r"):
-    """Draw 64-number rows as 8×8 pictures, one per axis (a new row of axes when ``axes`` is None)."""
-    import matplotlib.pyplot as plt
-
-    images = np.asarray(images).reshape(-1, 8, 8)
-    if axes is None:
-        _, axes = plt.subplots(1, len(images), figsize=(1.1 * len(images), 1.4))
-    axes = np.atleast_1d(axes).ravel()
-    for i, (ax, image) in enumerate(zip(axes, images)):
-        ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
-        ax.set_xticks([]), ax.set_yticks([])
-        ax.grid(False)
-        if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=9)
-    return axes
-
-
-def plot_points(ax, points, labels, title: str = ""):
-    """A scatter of 2-D points coloured by digit, with each digit drawn at the centre of its points."""
-    points, labels = np.asarray(points), np.asarray(labels)
-    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=10, alpha=0.8)
-    for digit in np.unique(labels):
-        cx, cy = points[labels == digit].mean(0)
-        ax.text(cx, cy, str(digit), fontsize=13, weight="bold", ha="center", va="center",
-                bbox={"boxstyle": "circle,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7})
-    ax.set_title(title, fontsize=10)
-    ax.set_xticks([]), ax.set_yticks([])
-    return ax
-
-
 __all__ = [
     "MLP_LEARNING_RATE", "LINEAR_LEARNING_RATE", "AUTOENCODER_LEARNING_RATE", "OVERFIT_PER_CLASS",
     "OVERFIT_MODELS", "DigitSplits", "digit_splits", "as_batch", "balanced_subset", "mlp_widths", "whole_split_batch",
     "train_classifier", "confidence_on_mistakes", "evaluate_classifier", "nearest_neighbour_accuracy", "nearest_centre_accuracy", "Projection",
     "pca_projection", "hidden_projection", "RepresentationStudy", "representation_study",
     "pca_reconstruction_error", "AutoencoderStudy", "autoencoder_study", "FitCurve",
-    "overfitting_study", "ComparisonRow", "compare_with_linear", "plot_digits", "plot_points",
+    "overfitting_study", "ComparisonRow", "compare_with_linear",
 ]
