@@ -16,8 +16,8 @@ line that says so. Nothing is retrained silently and nothing stale is loaded, be
 key is a SHA-256 (``llmcourse.sealed.digest``) over everything that determines the trained model:
 
     name, the model's module and class, ``settings``, ``data_digest``, ``seed``, ``version``
-    (the training code's version: bump it when the training code changes), and the store's and
-    the checkpoint's file formats.
+    (the training code's version: bump it when the training code changes), the devices it is
+    trained on (``devices()``: backend and count), and the store's and the checkpoint's file formats.
 
 Layout, under ``llmcourse.data.cache_dir()`` (``$LLMCOURSE_CACHE`` moves it)::
 
@@ -131,6 +131,14 @@ def _model_class(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def devices() -> str:
+    """The devices training runs on, e.g. ``"cpu x1"``: part of every key, because the same
+    training on another backend or number of devices (data parallel) gives other numbers."""
+    import jax
+
+    return f"{jax.default_backend()} x{jax.device_count()}"
+
+
 def key_material(name: str, model_class: type, settings: dict, data_digest: str, seed: int, version) -> dict:
     """The dict the key hashes (validated): everything that determines a trained model."""
     from llmcourse.checkpoints import FORMAT as CHECKPOINT_FORMAT
@@ -139,7 +147,7 @@ def key_material(name: str, model_class: type, settings: dict, data_digest: str,
     if not isinstance(model_class, type):
         raise TypeError(f"model_class must be a class, got {model_class!r}")
     return {"name": name, "model_class": _model_class(model_class), "settings": settings,
-            "data_digest": data_digest, "seed": seed, "version": version,
+            "data_digest": data_digest, "seed": seed, "version": version, "devices": devices(),
             "formats": {"entry": FORMAT, "checkpoint": CHECKPOINT_FORMAT}}
 
 

@@ -70,7 +70,9 @@ class Request:
 
 
 def weights(model):
-    return [np.array(x) for x in jax.tree.leaves(nnx.state(model))]
+    """Every array of the model's state; random keys (typed PRNG keys) as their raw key data."""
+    return [np.array(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+            for x in jax.tree.leaves(nnx.state(model))]
 
 
 def assert_same_weights(a, b):
@@ -128,19 +130,24 @@ def test_first_call_trains_exactly_as_without_the_store():
     np.testing.assert_array_equal(stored.history.losses, history.losses)
 
 
-def test_loaded_model_is_in_eval_mode():
-    class WithDropout(nnx.Module):
-        def __init__(self, *, rngs):
-            self.layer = nnx.Linear(3, 2, rngs=rngs)
-            self.drop = nnx.Dropout(0.5, rngs=rngs)
+class WithDropout(nnx.Module):
+    """Holds a random stream (a typed PRNG key and a counter) in its state."""
 
-        def __call__(self, x):
-            return self.drop(self.layer(x))
+    def __init__(self, *, rngs):
+        self.layer = nnx.Linear(3, 2, rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=nnx.Rngs(dropout=7))
 
-    request = Request(cls=WithDropout)
-    request()
+    def __call__(self, x):
+        return self.drop(self.layer(x))
+
+
+def test_loaded_model_is_in_eval_mode_with_its_random_stream(capsys):
+    trained = Request(cls=WithDropout)()
     loaded = Request(cls=WithDropout)()
     assert loaded.from_store and loaded.model.drop.deterministic
+    keys = [x for x in jax.tree.leaves(nnx.state(loaded.model)) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)]
+    assert keys, "the test model should carry a random key"
+    assert_same_weights(loaded.model, trained.model)  # the stream's key and count included
 
 
 def test_entry_file_holds_the_key_material(capsys):
@@ -150,6 +157,7 @@ def test_entry_file_holds_the_key_material(capsys):
     assert material["name"] == "tiny-linear" and material["model_class"] == "test_store.Small"
     assert material["settings"] == {"width": 2, "preset": "tiny"} and material["seed"] == 0
     assert material["version"] == 1 and payload["key"] == stored.key
+    assert material["devices"] == store.devices() == f"{jax.default_backend()} x{jax.device_count()}"
     assert payload["llmcourse_version"] and payload["train_seconds"] >= 0
 
 
@@ -164,6 +172,12 @@ BASE = dict(name="m", model_class=Small, settings={"a": 1, "b": [1, 2]}, data_di
 ])
 def test_key_changes_with_what_determines_the_model(change):
     assert entry_key(**{**BASE, **change}) != entry_key(**BASE)
+
+
+def test_key_changes_with_the_devices(monkeypatch):
+    before = entry_key(**BASE)
+    monkeypatch.setattr(store, "devices", lambda: "gpu x8")
+    assert entry_key(**BASE) != before
 
 
 def test_key_does_not_change_otherwise():
@@ -548,3 +562,53 @@ def test_history_round_trips_through_json():
             History.from_dict(bad)
     with pytest.raises(ValueError, match="needs the fields"):
         History.from_dict([1])
+
+
+# --------------------------------------------------------------------------- the chapters' models
+def test_chapter_models_go_through_the_store_and_match_training_without_it(capsys):
+    """Chapter 7's RNNs and chapter 8's GPT: the first call trains exactly as the engine alone would,
+    the second loads the same weights and history; another setting is another entry."""
+    from llmcourse.config import preset
+    from llmcourse.data import TokenWindows
+    from llmcourse.experiments import recurrent as rec
+    from llmcourse.experiments import transformer as tx
+    from llmcourse.models.rnn import CharRNN, char_lm_loss
+    from llmcourse.models.transformer import loss_fn as gpt_loss
+    from llmcourse.tokenizers import BPETokenizer, CharTokenizer
+    from llmcourse.training import Trainer
+
+    cfg = preset("tiny").replace(rnn={"steps": 4, "steps_per_call": 2, "eval_every": 2, "hidden": 8, "embed": 4},
+                                 gpt={"steps": 4, "steps_per_call": 2, "warmup": 1, "d_model": 16, "layers": 1})
+    rng = np.random.default_rng(0)
+    chars = CharTokenizer.train("abcdefgh ")
+    ids = rng.integers(0, chars.vocab_size, 400).astype(np.int32)
+    data = rec.CharData(chars, ids, "", ids[:100], ids[:100])
+    first = rec.train_char_rnn(cfg, data, "lstm", 4, 1e-2)
+    second = rec.train_char_rnn(cfg, data, "lstm", 4, 1e-2)
+    plain = CharRNN(chars.vocab_size, 8, cell="lstm", embed_dim=4, rngs=nnx.Rngs(cfg.seed))
+    history = Trainer(plain, char_lm_loss, rec.train_config(cfg, 4, 1e-2)).fit(
+        TokenWindows(ids, cfg.rnn.seq_len, seed=cfg.seed), eval_data=TokenWindows(ids[:100], cfg.rnn.seq_len))
+    assert not first.from_store and second.from_store
+    assert_same_weights(first.model, plain)
+    assert_same_weights(second.model, plain)
+    assert second.history.to_dict()["eval"] == history.to_dict()["eval"] and second.history.steps == history.steps
+    assert not rec.train_char_rnn(cfg, data, "lstm", 4, 2e-2).from_store  # another learning rate
+    assert not rec.train_char_rnn(cfg, data, "rnn", 4, 1e-2).from_store  # another cell
+
+    bpe = BPETokenizer([])
+    token_ids = rng.integers(0, 256, 600).astype(np.int32)
+    tokens = tx.TokenText(bpe, "", token_ids, "", token_ids[:80])
+    gpt = tx.train_gpt(cfg, tokens)
+    again = tx.train_gpt(cfg, tokens)
+    plain = tx.build_gpt(cfg, 256)
+    Trainer(plain, gpt_loss, tx.train_config(cfg)).fit(TokenWindows(token_ids, cfg.gpt.context, seed=cfg.seed))
+    assert not gpt.from_store and again.from_store
+    assert_same_weights(gpt.model, plain)
+    assert_same_weights(again.model, plain)
+    assert again.final_training_bits == gpt.final_training_bits
+    assert not tx.train_gpt(cfg, tokens, dropout=0.1).from_store
+    assert not tx.train_gpt(cfg, tokens, positions="sinusoidal").from_store
+    out = capsys.readouterr().out
+    assert out.count('Loaded "ch07-char-lstm" from the model store') == 1
+    assert out.count('Loaded "ch08-gpt" from the model store') == 1
+    assert out.count('Trained "ch08-gpt"') == 3

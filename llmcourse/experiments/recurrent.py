@@ -5,7 +5,8 @@ The notebook and its claims tests (``tests/test_ch07.py``) call these functions 
 and seed, so what the prose states is what the tests assert.
 
 * ``char_data`` — the training text and the scoreboard text, encoded with the n-gram models' vocabulary;
-* ``train_char_rnn`` — a ``CharRNN`` trained through ``llmcourse.training``;
+* ``train_char_rnn`` — a ``CharRNN`` trained through ``llmcourse.training``, kept in the model store
+  (``llmcourse.store``) so chapter 8 and the next run load it instead of training it again;
 * ``gradient_by_distance`` / ``scaled_rnn_gradients`` — how much the loss at the last position
   depends on each earlier input;
 * ``samples`` — generated text at several temperatures;
@@ -14,7 +15,9 @@ and seed, so what the prose states is what the tests assert.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +28,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from llmcourse import generation, scoreboard
+from llmcourse import generation, scoreboard, store
 from llmcourse.data import TokenWindows, wikipedia_text
 from llmcourse.experiments.language_models import record_ngram_scores
 from llmcourse.metrics import bits_per_char
@@ -37,6 +40,7 @@ from llmcourse.models.rnn import (
     parameter_count,
     run_cell,
 )
+from llmcourse.sealed import digest
 from llmcourse.tokenizers import CharTokenizer
 from llmcourse.training import History, TrainConfig, Trainer
 
@@ -46,6 +50,7 @@ TEMPERATURES = (0.5, 1.0, 1.5)
 RECURRENT_SCALES = (0.5, 1.0, 3.0)  # the vanilla RNN's U multiplied by these, untrained
 GRADIENT_DISTANCE = 50  # the distance the prose compares gradients at
 CLIP_NORM = 1.0  # the gradient is clipped to this norm in every training step
+STORE_VERSION = 1  # the model store's version of train_char_rnn's training: bump it when that changes
 
 
 # --------------------------------------------------------------------------- data
@@ -93,19 +98,40 @@ class TrainedRNN:
     model: CharRNN
     history: History
     parameters: int
+    from_store: bool = False  # loaded from the model store rather than trained in this call
 
 
 def train_char_rnn(cfg, data: CharData, cell: str, steps: int, learning_rate: float, name: str | None = None) -> TrainedRNN:
     """A ``CharRNN`` (``cfg.rnn.hidden`` hidden units, ``cfg.rnn.embed``-wide embeddings) trained
     on random windows of ``cfg.rnn.seq_len`` characters of the training text. The validation points
     of the curve are windows of the first ``cfg.rnn.eval_chars`` validation characters, each read
-    from a zero hidden state."""
-    model = CharRNN(data.tokenizer.vocab_size, cfg.rnn.hidden, cell=cell, embed_dim=cfg.rnn.embed,
-                    rngs=nnx.Rngs(cfg.seed))
-    trainer = Trainer(model, char_lm_loss, train_config(cfg, steps, learning_rate))
-    history = trainer.fit(TokenWindows(data.train_ids, cfg.rnn.seq_len, seed=cfg.seed),
-                          eval_data=TokenWindows(data.curve_ids, cfg.rnn.seq_len))
-    return TrainedRNN(name or f"char {cell.upper()}", cell, model, history, parameter_count(model))
+    from a zero hidden state.
+
+    The model goes through the model store (``llmcourse.store.load_or_train``), keyed by the cell,
+    the steps and learning rate, the preset's ``rnn`` group, the training configuration, the seed
+    and a digest of the training and curve ids and the alphabet: the first call trains (exactly as
+    without the store) and keeps it, later calls with the same settings load it."""
+    config = train_config(cfg, steps, learning_rate)
+
+    def build():
+        return CharRNN(data.tokenizer.vocab_size, cfg.rnn.hidden, cell=cell, embed_dim=cfg.rnn.embed,
+                       rngs=nnx.Rngs(cfg.seed))
+
+    def train(model):
+        history = Trainer(model, char_lm_loss, config).fit(
+            TokenWindows(data.train_ids, cfg.rnn.seq_len, seed=cfg.seed),
+            eval_data=TokenWindows(data.curve_ids, cfg.rnn.seq_len))
+        return history, {}
+
+    label = name or f"char {cell.upper()}"
+    stored = store.load_or_train(
+        "ch07-char-" + re.sub(r"[^a-z0-9._-]", "-", str(cell).lower()), build=build, train=train,
+        settings={"preset": cfg.name, "cell": cell, "steps": steps, "learning_rate": learning_rate,
+                  "rnn": cfg.rnn.as_dict(), "train_config": dataclasses.asdict(config)},
+        data_digest=digest({"train_ids": store.array_digest(data.train_ids),
+                            "curve_ids": store.array_digest(data.curve_ids), "chars": data.tokenizer.chars}),
+        seed=cfg.seed, version=STORE_VERSION, description=f"chapter 7: {label}")
+    return TrainedRNN(label, cell, stored.model, stored.history, parameter_count(stored.model), stored.from_store)
 
 
 def train_chapter_models(cfg, data: CharData) -> dict[str, TrainedRNN]:

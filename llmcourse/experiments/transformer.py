@@ -8,7 +8,8 @@ and seed, so what the prose states is what the tests assert.
 * ``qkv_example`` — queries, keys and values of a four-word sentence, by hand-picked numbers;
 * ``token_data`` — the training and scoreboard text as byte-level BPE tokens (chapter 4's tokenizer);
 * ``train_gpt`` / ``score`` / ``record`` — the chapter's GPT over those tokens, scored in bits per
-  *character* on the same validation text as chapter 5's n-grams and chapter 7's RNN;
+  *character* on the same validation text as chapter 5's n-grams and chapter 7's RNN; kept in the
+  model store (``llmcourse.store``), so later chapters and runs load it instead of training it again;
 * ``scoreboard_rows`` — the n-gram and RNN rows, recomputed when chapters 5 and 7 have not recorded
   them on this machine, so this chapter never silently depends on them;
 * ``attention_maps`` — the trained model's attention weights on a sentence;
@@ -19,6 +20,7 @@ and seed, so what the prose states is what the tests assert.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -29,13 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from llmcourse import generation, scoreboard
+from llmcourse import generation, scoreboard, store
 from llmcourse.data import TokenWindows, wikipedia_text
 from llmcourse.experiments import recurrent
 from llmcourse.experiments.language_models import known_word_share, training_words
 from llmcourse.metrics import bits_per_char
 from llmcourse.models.rnn import CharRNN, char_lm_loss
 from llmcourse.models.transformer import GPT, attention, causal_mask, flops_per_token, loss_fn, parameter_count, token_log_probs
+from llmcourse.sealed import digest
 from llmcourse.tokenizers import BPETokenizer
 from llmcourse.training import History, TrainConfig, Trainer
 
@@ -43,6 +46,7 @@ GPT_ROW = "GPT (transformer), BPE tokens"  # the scoreboard row this chapter rec
 PROMPT = "The "
 TEMPERATURES = (0.5, 0.8, 1.0, 1.3)
 RNN_CELL = "lstm"  # the parallelism experiment's recurrent model: chapter 7's gated cell
+STORE_VERSION = 1  # the model store's version of train_gpt's training: bump it when that changes
 
 
 # =========================================================================== attention by hand
@@ -148,6 +152,7 @@ class TrainedGPT:
     history: History
     parameters: int
     positions: str
+    from_store: bool = False  # loaded from the model store rather than trained in this call
 
     @property
     def final_training_bits(self) -> float:
@@ -158,11 +163,27 @@ class TrainedGPT:
 
 def train_gpt(cfg, data, positions: str = "learned", steps: int | None = None, dropout: float = 0.0) -> TrainedGPT:
     """The chapter's GPT trained on random windows of ``cfg.gpt.context`` tokens of the training
-    text (``data``: ``token_data(cfg)``)."""
-    model = build_gpt(cfg, data.tokenizer.vocab_size, positions, dropout=dropout)
-    history = Trainer(model, loss_fn, train_config(cfg, steps)).fit(
-        TokenWindows(data.train_ids, cfg.gpt.context, seed=cfg.seed))
-    return TrainedGPT(model, history, parameter_count(model), positions)
+    text (``data``: ``token_data(cfg)``).
+
+    The model goes through the model store (``llmcourse.store.load_or_train``), keyed by the
+    positions, dropout and steps, the preset's ``gpt`` group, the training configuration, the seed
+    and a digest of the training ids and the tokenizer's merges: the first call trains (exactly as
+    without the store) and keeps it, later calls with the same settings load it."""
+    config = train_config(cfg, steps)
+
+    def train(model):
+        return Trainer(model, loss_fn, config).fit(TokenWindows(data.train_ids, cfg.gpt.context, seed=cfg.seed)), {}
+
+    stored = store.load_or_train(
+        "ch08-gpt", build=lambda: build_gpt(cfg, data.tokenizer.vocab_size, positions, dropout=dropout), train=train,
+        settings={"preset": cfg.name, "positions": positions, "dropout": dropout, "steps": config.steps,
+                  "vocab_size": data.tokenizer.vocab_size, "gpt": cfg.gpt.as_dict(),
+                  "train_config": dataclasses.asdict(config)},
+        data_digest=digest({"train_ids": store.array_digest(data.train_ids),
+                            "merges": [list(m) for m in data.tokenizer.merges]}),
+        seed=cfg.seed, version=STORE_VERSION,
+        description=f"chapter 8: GPT, {positions} positions, dropout {dropout}, {config.steps} steps")
+    return TrainedGPT(stored.model, stored.history, parameter_count(stored.model), positions, stored.from_store)
 
 
 @dataclass(frozen=True)
