@@ -282,27 +282,6 @@ class History:
                    eval=metrics("eval", d["eval"], len(eval_steps)), seconds=float(d["seconds"]),
                    compile_seconds=float(d["compile_seconds"]))
 
-    def plot(self, metric: str = "loss", ax=None, smooth: int = 0, label: str = ""):
-        """Training curve (optionally smoothed with a moving average) and evaluation points."""
-        import matplotlib.pyplot as plt
-
-        ax = ax or plt.subplots()[1]
-        prefix = f"{label} " if label else ""
-        if metric in self.train:
-            y = np.asarray(self.train[metric])
-            if smooth > 1 and len(y) >= smooth:
-                y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
-                x = np.asarray(self.steps)[smooth - 1 :]
-            else:
-                x = self.steps
-            ax.plot(x, y, label=f"{prefix}training {metric}", alpha=0.9)
-        if metric in self.eval:
-            ax.plot(self.eval_steps, self.eval[metric], "o-", label=f"{prefix}validation {metric}")
-        ax.set_xlabel("step")
-        ax.set_ylabel(metric)
-        ax.legend()
-        return ax
-
 
 # --------------------------------------------------------------------------- devices
 def data_mesh(use_all_devices: bool = True) -> jax.sharding.Mesh:
