@@ -201,10 +201,10 @@ def test_claim_exercise_shuffle(g, replay):
 def test_claim_exercise_cbow(g, replay):
     """ex06-cbow: "CBOW makes one example per centre word. Skip-gram makes one per (centre, context) pair,
     several per word ... so CBOW finishes sooner"; "Expect skip-gram to be ahead on WordSim-353 here".
-    CBOW's training time is compared with skip-gram's in this same process (the text-order run: the same
-    pairs as the book's, without the shuffle)."""
+    "Sooner" is asserted through its cause, the number of examples (and so of steps) per epoch: speed itself
+    is measured by `make bench`, never by a timed test."""
     sentences, settings, vocab, skipgram = replay
     cbow = train_word2vec(sentences, settings.replace(architecture="cbow"), vocab=vocab, progress=False)
     assert cbow.examples_per_epoch < g["pairs_per_epoch"] / 3
-    assert cbow.cpu_seconds < skipgram.cpu_seconds
+    assert cbow.steps < skipgram.steps
     assert evaluate_vectors(cbow.to_keyed_vectors()).wordsim < g["wordsim"]

@@ -192,9 +192,8 @@ def test_claim_sequential_bottleneck(g):
     # "keeping the number of characters per step fixed at N, split into B sequences of T characters, and so on"
     assert g["timing_batch_short"] * g["timing_short"] == g["timing_batch_long"] * g["timing_long"] == g["chars_per_step"]
     assert g["timing_short"] < g["timing_long"]
-    # "the time per step grows with the sequence length although the arithmetic does not" (this machine's
-    # times: only the direction is asserted)
-    assert g["timing_growth"] > 1
+    # "the time per step grows with the sequence length although the arithmetic does not": a time on this
+    # machine, glued and shown, not asserted (speed is measured by `make bench`, never by a timed test)
 
 
 # ============================================================================ the exercises' solutions

@@ -119,9 +119,8 @@ def test_claim_step_times(g):
     flops = np.asarray(g["time_flops_per_token"])
     assert np.all(np.diff(flops) > 0) and g["gpt_flops_growth"] == pytest.approx(flops[-1] / flops[0])
     assert g["gpt_flops_growth"] > 1.5
-    # "the LSTM's step became N times slower ... The GPT's step became M times slower" (this machine's times:
-    # only the direction is asserted)
-    assert g["rnn_growth"] > 1 and g["gpt_growth"] > 1
+    # "the LSTM's step became N times slower ... The GPT's step became M times slower": times on this machine,
+    # glued and shown, not asserted (speed is measured by `make bench`, never by a timed test)
 
 
 def test_claim_attention_memory(g):
@@ -135,11 +134,10 @@ def test_claim_attention_memory(g):
 
 
 def test_claim_kv_cache(g):
-    # "Both loops are compiled and produce the same N tokens. The cached loop is M times faster." (this
-    # machine's times: only the direction is asserted)
+    # "Both loops are compiled and produce the same N tokens. The cached loop is M times faster." (the
+    # speed-up is a time on this machine, glued and shown, not asserted: `make bench` measures it)
     assert g["cache_same"] == "the same"
     assert 0 < g["cache_new"] < g["gpt_context"]
-    assert g["cache_speedup"] > 1
 
 
 # ============================================================================ samples

@@ -1,8 +1,8 @@
 """Chapter 3's experiments on scikit-learn's 8×8 digits: features a network learns by itself.
 
 Each function runs one experiment of the chapter with the sizes of a preset and returns what the
-notebook shows; the claims tests (``tests/test_ch03.py``) call the same functions with the ``cpu``
-preset and assert what the prose says.
+notebook shows; the claims tests (``tests/test_claims_ch03.py``) assert what the prose says on the values
+the notebook glued when the book was executed at the ``cpu`` preset.
 
 * ``representation_study`` — an MLP's hidden vectors, projected to 2-D, before and after training.
 * ``autoencoder_study`` — compress a digit to a few numbers and rebuild it; compare with PCA.

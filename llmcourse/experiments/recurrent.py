@@ -1,8 +1,8 @@
 """Chapter 7's experiments: character RNNs trained by the engine, scored on the scoreboard, their
 gradients through time, their samples, and the time a training step takes as sequences grow.
 
-The notebook and its claims tests (``tests/test_ch07.py``) call these functions with the same preset
-and seed, so what the prose states is what the tests assert.
+The notebook calls these functions; its claims tests (``tests/test_claims_ch07.py``) assert what
+the prose states on the values the notebook glued when the book was executed at the ``cpu`` preset.
 
 * ``char_data`` — the training text and the scoreboard text, encoded with the n-gram models' vocabulary;
 * ``train_char_rnn`` — a ``CharRNN`` trained through ``llmcourse.training``, kept in the model store

@@ -2,8 +2,8 @@
 made concrete with numbers, attention maps, the cost of a training step and of attention's memory
 as sequences grow, and samples.
 
-The notebook and its claims tests (``tests/test_ch08.py``) call these functions with the same preset
-and seed, so what the prose states is what the tests assert.
+The notebook calls these functions; its claims tests (``tests/test_claims_ch08.py``) assert what
+the prose states on the values the notebook glued when the book was executed at the ``cpu`` preset.
 
 * ``qkv_example`` — queries, keys and values of a four-word sentence, by hand-picked numbers;
 * ``token_data`` — the training and scoreboard text as byte-level BPE tokens (chapter 4's tokenizer);
