@@ -34,7 +34,7 @@ book-tiny: $(STAMP)
 
 # two pytest workers; a module's tests, and modules sharing an expensive fixture, stay on one (tests/conftest.py)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --durations=30
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
