@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-BOOK_FILES = ["_config.yml", "_toc.yml", "index.md", "references.bib"]
+BOOK_FILES = ["_config.yml", "_toc.yml", "index.md", "references.bib", "_ext/local_mathjax.py"]
 STAMP = "stamp.json"
 _STAMP_FORMAT = 1
 
@@ -117,6 +117,7 @@ class BookRun:
         self.root, self.preset = Path(root), preset
         self.digest = source_digest(preset)  # of the sources as they are when the run starts
         for name in BOOK_FILES:
+            (self.root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / name, self.root / name)
         shutil.copytree(ROOT / "chapters", self.root / "chapters", dirs_exist_ok=True)
         self.notebooks = [p.relative_to(ROOT) for p in toc_notebooks()]
