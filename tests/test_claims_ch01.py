@@ -196,14 +196,19 @@ def test_claim_exercise_trigrams_still_loop_and_miss_more_of_the_validation_text
     for a, b, c in zip(tokens, tokens[1:], tokens[2:]):
         triples[(a, b)][c] += 1
     out = ["the", "united"]
-    for _ in range(200):
+    for _ in range(60):  # "generate 60 words greedily from the united"
         followers = triples.get((out[-2], out[-1]))
         if not followers:
             break
         out.append(followers.most_common(1)[0][0])
     states = list(zip(out, out[1:]))
-    # "Greedy decoding still loops": some pair of words (the state) comes back
+    # "Greedy decoding still loops": some pair of words (the state) comes back within the 60 words
     assert len(set(states)) < len(states)
+    trigram_loop = greedy_loop(states)
+    assert trigram_loop and follows_loop_to_the_end(states, trigram_loop)
+    # "the loop can now be up to V^2 words long instead of V": a bound, not the length; "In the book's
+    # run (the cpu preset), the loop from the united is no longer than the bigram model's"
+    assert len(trigram_loop) <= len(g["greedy_loops"]["the"]), (trigram_loop, g["greedy_loops"]["the"])
     val_triples = list(zip(val_tokens, val_tokens[1:], val_tokens[2:]))
     unseen_triples = sum(c not in triples.get((a, b), {}) for a, b, c in val_triples) / len(val_triples)
     # "The share of unseen triples is much higher than the share of unseen pairs"
