@@ -8,13 +8,15 @@ STAMP  := $(VENV)/.installed
 # kernelspec (Jupyter would otherwise look in ~/.local/share/jupyter first).
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 
-.PHONY: help install book book-tiny test test-fast bench student clean
+.PHONY: help install book book-tiny test test-fast bench student colab clean
 
 help:
 	@echo "make book   - create .venv, install, execute every notebook (or reuse make test's run), HTML in _build/html"
 	@echo "make test   - the whole test suite (unit, notebooks, strict book build, browser)"
 	@echo "make bench  - benchmarks (ratios measured in one run on this machine)"
 	@echo "make student - a student edition of the notebooks, solutions removed, in _build/student"
+	@echo "make colab  - the Colab edition (plain notebooks, measured values written in) in _build/colab, and"
+	@echo "              its student form in _build/colab-student, from the cpu execution (run first if needed)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,11 @@ bench: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python tools/student_edition.py _build/student
+
+# from make test's kept cpu execution (_build/executed/cpu) when current; otherwise it executes every
+# notebook first and keeps that execution, which make book then renders (tools/colab_edition.py)
+colab: $(STAMP)
+	LLMCOURSE_QUIET=1 $(BIN)/python tools/colab_edition.py
 
 clean:
 	rm -rf _build

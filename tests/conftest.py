@@ -54,7 +54,7 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
 # (claims, notebook runs, the book build and its HTML, the browser) runs on one worker, which executes
 # the book once; the tiny-preset runs with the solutions form a second group; the other tests of a
 # module stay together, so a module's fixtures are computed once.
-BOOK_GROUP_MODULES = {"test_book", "test_browser"}
+BOOK_GROUP_MODULES = {"test_book", "test_browser", "test_colab"}  # test_colab converts chapter 1 of that execution
 TINY_TESTS = ("::test_notebook_runs_in_tiny_preset", "::test_solutions_run_and_pass_their_checkers")
 
 
