@@ -32,9 +32,9 @@ def test_chapter_page(built_book, entry, book_config):
     page_dir = (built_book / entry).parent
     for src in figures:
         assert (page_dir / src).resolve().exists(), f"{entry}: image {src} is missing"
-    # a Colab link to this chapter's own notebook on main
+    # a Colab link to this chapter's notebook in the Colab edition (the colab branch, make colab)
     url = book_config["repository"]["url"].removeprefix("https://github.com/")
-    colab = f"https://colab.research.google.com/github/{url}/blob/main/{entry}.ipynb"
+    colab = f"https://colab.research.google.com/github/{url}/blob/colab/{entry}.ipynb"
     assert colab in html, f"{entry}: no Colab link {colab}"
     # no error output (myst-nb renders an error output as a "traceback" output block)
     for bad in ('class="output traceback', "Traceback (most recent call last)"):

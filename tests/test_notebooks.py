@@ -27,7 +27,9 @@ def test_toc_lists_existing_files():
 
 def test_repository_url_lives_in_config(book_config):
     assert book_config["repository"]["url"] == notebook.REPOSITORY_URL
-    assert book_config["repository"]["branch"] == notebook.BRANCH == "main"
+    # the launch buttons open the Colab edition's branch; the committed notebooks install from main
+    assert book_config["repository"]["branch"] == notebook.COLAB_BRANCH == "colab"
+    assert notebook.BRANCH == "main"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -36,7 +38,7 @@ def test_setup_cell(path, book_config):
     first = nb.cells[0]
     assert first.cell_type == "code"
     url = book_config["repository"]["url"]
-    assert first.source == notebook.setup_cell_source(url, book_config["repository"]["branch"])
+    assert first.source == notebook.setup_cell_source(url, notebook.BRANCH)
     assert f"git+{url}@main" in first.source
 
 
