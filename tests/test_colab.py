@@ -184,6 +184,7 @@ def fake_executed_book(root: Path) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "chapters" / "08_fake.ipynb")
     (root / "stamp.json").write_text(json.dumps({"created": "2026-01-02 03:04:05"}), encoding="utf-8")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: index\nparts:\n  - chapters:\n      - file: chapters/08_fake\n")
     return root
 
 
@@ -311,6 +312,35 @@ def test_unknown_myst_is_an_error_not_a_leak(markdown, message):
 def test_refuses_to_write_into_the_source_tree(tmp_path):
     with pytest.raises(SystemExit, match="source tree"):
         colab_edition.write_edition(tmp_path, ROOT / "chapters" / "colab", ref=COMMIT, notebooks=[])
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-execution", "executes-first"])
+def test_make_colab_writes_both_editions(tmp_path, monkeypatch, capsys, kept):
+    """``make colab``'s entry point: the kept cpu execution when current, else one BookRun at cpu, kept."""
+    book = fake_executed_book(tmp_path / "executed")
+    ran = []
+
+    class FakeRun:
+        def __init__(self, root, preset):
+            ran.append(preset)
+
+        def keep(self):
+            return book
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(colab_edition.executed_book, "kept", lambda preset: book if kept else None)
+    monkeypatch.setattr(colab_edition.executed_book, "BookRun", FakeRun)
+    monkeypatch.setattr(colab_edition, "tested_ref", lambda: COMMIT)
+    assert colab_edition.main(["--out", str(tmp_path / "colab"), "--student-out", str(tmp_path / "student")]) == 0
+    assert ran == ([] if kept else ["cpu"])
+    out = capsys.readouterr().out
+    assert ("executing every notebook" in out) != kept
+    colab = nbformat.read(tmp_path / "colab" / "chapters" / "08_fake.ipynb", as_version=4)
+    student = nbformat.read(tmp_path / "student" / "chapters" / "08_fake.ipynb", as_version=4)
+    assert "<details>" in _markdown(colab) and "<details>" not in _markdown(student)
+    assert COMMIT in (tmp_path / "colab" / "README.md").read_text() and COMMIT in colab.cells[0].source
 
 
 # --------------------------------------------------------------------------- every real notebook

@@ -554,7 +554,10 @@ def write_edition(executed_root: Path, out_dir: Path, *, student: bool = False, 
     refs = read_bibliography((bib or executed_root / "references.bib").read_text(encoding="utf-8"))
     ref = ref or tested_ref()
     setup = colab_setup_cell_source(ref, jax_requirement())
-    notebooks = notebooks if notebooks is not None else [p.relative_to(executed_root) for p in executed_book.toc_notebooks(executed_root)]
+    if notebooks is None:
+        notebooks = [p.relative_to(executed_root) for p in executed_book.toc_notebooks(executed_root)]
+        if not notebooks:
+            raise SystemExit(f"no notebooks in {executed_root / '_toc.yml'}")
     built = ""
     stamp = executed_root / executed_book.STAMP
     if stamp.exists():
@@ -562,6 +565,7 @@ def write_edition(executed_root: Path, out_dir: Path, *, student: bool = False, 
     docs = page_titles(executed_root) if (executed_root / "_toc.yml").exists() else {}
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     written = []
     for relative in notebooks:
         executed = nbformat.read(executed_root / relative, as_version=4)
