@@ -248,6 +248,10 @@ def test_claim_exercise_tuning_on_the_test(g):
 def test_claim_exercise_rules_first_learning_second(g):
     # The combination takes the rule's answer where a keyword decides and the bag of words' held-out
     # answer where it is silent, so its accuracy over all repeats is "the mix of the two, weighted by how
-    # many sentences fall in each group"; "it beats both parts"
+    # many sentences fall in each group"; "It beats both parts"
     combined = g["rules_decided"] * g["acc_rules_decided"] + g["rules_silent"] * g["acc_words_silent"]
     assert combined > max(g["acc_rules"], g["acc_words"])
+    # "Both per-group numbers are above the rules' overall acc_rules and the bag of words' acc_words"
+    assert min(g["acc_rules_decided"], g["acc_words_silent"]) > max(g["acc_rules"], g["acc_words"])
+    # "the number the code prints is higher than every row of the comparison table"
+    assert combined > max(g[f"acc_{m}"] for m in ("rules", "keywords", "words", "words_keywords"))
