@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llmcourse.config import preset
+
 pytestmark = pytest.mark.slow
 
 
@@ -27,9 +29,19 @@ def test_claim_mlp_training_curves(g):
     assert val[-1] < val[0] / 3  # come down
     assert val[-1] < 1.25 * val.min()  # level off: no large rise
     assert g["mlp_train_end"] < 0.5 * g["mlp_train_middle"]  # the training loss keeps falling
-    # "After {mlp_steps} steps the MLP labels {mlp_valid_accuracy} of the validation digits correctly;
-    # guessing would get 10 %"
+    # "After {mlp_steps} steps, about {mlp_epochs} epochs, the MLP labels {mlp_valid_accuracy} of the
+    # validation digits correctly; guessing would get 10 %"
     assert g["mlp_valid_accuracy"] > 0.95
+    assert g["mlp_epochs"] == pytest.approx(g["mlp_steps"] * g["mlp_batch"] / g["n_train"])
+
+
+def test_claim_mini_batches(g):
+    # "each step draws a random batch of {mlp_batch} training digits ... a noisy estimate of the gradient
+    # on all {n_train} digits, but it costs a fraction as much, so ... the model takes many more steps"
+    assert g["mlp_batch"] == preset("cpu").mlp.batch
+    assert g["mlp_batch"] < g["n_train"] / 5
+    # "every digit is used once per pass over the data, an epoch"; training runs for many of them
+    assert g["mlp_epochs"] > 10
 
 
 def test_claim_training_sorts_the_hidden_representation(g):
@@ -89,6 +101,8 @@ def test_claim_overfitting(g):
     # "In the middle and on the right, the training loss dives towards zero"; "drives its training loss
     # down to {large_train}"
     assert g["medium_train"] < 0.01 and g["large_train"] < 1e-4
+    # the prose writes large_train with seven decimals (no scientific notation): it must not read as 0
+    assert f"{g['large_train']:.7f}" != "0.0000000"
     # "For the over-large model the validation loss is lowest early on (dotted line) and then climbs
     # steadily ... from {large_best} at step {large_best_step} to {large_final}"
     after = np.asarray(g["large_after_best"])
