@@ -3,7 +3,9 @@
 * ``history`` — a training curve and its validation points, from a training ``History``
   (chapters 3, 6 and 8);
 * ``digit_images`` and ``digit_points`` — 8×8 digits as pictures, and 2-D points coloured by the
-  digit they stand for (chapter 3, several times).
+  digit they stand for (chapter 3, several times);
+* ``label_points`` — a word (or any label) next to each point of a scatter, placed so that no two
+  labels overlap (chapter 6's map of words).
 
 Each function draws on the axes it is given (or on new ones) and returns them, so a notebook cell
 can set titles, scales and limits afterwards.
@@ -72,4 +74,55 @@ def digit_points(ax, points, labels, title: str = ""):
     return ax
 
 
-__all__ = ["history", "digit_images", "digit_points"]
+_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def label_points(ax, points, labels, fontsize: float = 8, gap: float = 4.0, rings: int = 12, **text_kwargs):
+    """Write each label next to its point so that no two labels overlap, and no label covers a point.
+
+    Greedy, in the order given: around each point, try eight places (above right first) ``gap``
+    typographic points away, then ``2 * gap``, ... up to ``rings * gap``; keep the first place whose
+    box stays inside the axes and meets no label placed before and no point (a marker of the default
+    scatter size). A label that had to move further than two rings gets a thin line to its point.
+    Boxes are measured on the screen, so call this last, once the figure's size, layout and the axes'
+    limits are final (the limits are frozen here). Returns the annotations, one per label.
+    """
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    half = 3.0 * fig.dpi / 72  # the square kept clear around each point: a default scatter marker, in pixels
+    taken = [Bbox.from_extents(x - half, y - half, x + half, y + half) for x, y in ax.transData.transform(points)]
+    inside = ax.get_window_extent(renderer)
+    placed = []
+    for (x, y), label in zip(points, labels):
+        choice = None
+        for ring in range(1, rings + 1):
+            for dx, dy in _DIRECTIONS:
+                offset = (dx * gap * ring, dy * gap * ring)
+                align = {"ha": ("center", "left", "right")[dx], "va": ("center", "bottom", "top")[dy]}
+                text = ax.annotate(label, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize,
+                                   **align, **text_kwargs)
+                box = text.get_window_extent(renderer).padded(1)  # no line yet: the text alone
+                text.remove()
+                fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+                if fits and not any(box.overlaps(other) for other in taken):
+                    choice = (ring, offset, align, box)
+                    break
+            if choice:
+                break
+        if choice is None:  # nowhere free: the first place, overlapping
+            choice = (1, (gap, gap), {"ha": "left", "va": "bottom"}, None)
+        ring, offset, align, box = choice
+        line = {"arrowprops": {"arrowstyle": "-", "lw": 0.5, "color": "grey", "shrinkA": 0, "shrinkB": 2}} if ring > 2 else {}
+        placed.append(ax.annotate(label, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize,
+                                  **align, **line, **text_kwargs))
+        if box is not None:
+            taken.append(box)
+    return placed
+
+
+__all__ = ["history", "digit_images", "digit_points", "label_points"]

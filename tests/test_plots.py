@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -63,3 +65,31 @@ def test_digit_images_and_digit_points():
     centres = {t.get_text(): t.get_position() for t in ax.texts}
     assert centres == {"1": (1.0, 0.0), "4": (5.0, 5.0)} and ax.get_title() == "codes"
     plt.close("all")
+
+
+def test_label_points_places_crowded_labels_without_overlap():
+    from matplotlib.text import Text
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    rng = np.random.default_rng(0)
+    # twelve points crowded together (like the months of chapter 6's map) and eight spread out
+    points = np.vstack([rng.normal(0, 0.01, size=(12, 2)), rng.uniform(-1, 1, size=(8, 2))])
+    labels = [f"word{i}" for i in range(len(points))]
+    ax.scatter(points[:, 0], points[:, 1])
+    placed = plots.label_points(ax, points, labels)
+    renderer = fig.canvas.get_renderer()
+    for t in placed:
+        t.update_positions(renderer)
+    boxes = [Text.get_window_extent(t, renderer) for t in placed]  # the text alone, without its line
+    assert [t.get_text() for t in placed] == labels
+    assert np.allclose([t.xy for t in placed], points)  # each label points at its own point
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+    dots = ax.transData.transform(points)
+    assert not any(box.contains(x, y) for box in boxes for x, y in dots)  # no label covers a point
+    axes_box = ax.get_window_extent(renderer)
+    assert all(axes_box.x0 <= b.x0 and b.x1 <= axes_box.x1 and axes_box.y0 <= b.y0 and b.y1 <= axes_box.y1 for b in boxes)
+    # the naive placement, every label at the same offset from its point, does overlap here
+    naive = [ax.annotate(w, p, xytext=(3, 3), textcoords="offset points", fontsize=8).get_window_extent(renderer)
+             for w, p in zip(labels, points)]
+    assert any(a.overlaps(b) for a, b in itertools.combinations(naive, 2))
+    plt.close(fig)
