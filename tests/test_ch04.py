@@ -396,3 +396,11 @@ def _solution_code_blocks(nb) -> dict[str, str]:
 
 
 # (the notebook and every solution are run by tests/test_notebooks.py, once per test session)
+
+
+def test_book_machinery_is_out_of_sight():
+    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
+    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
+    from machinery import assert_machinery_out_of_sight
+
+    assert_machinery_out_of_sight(_notebook())
