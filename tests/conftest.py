@@ -1,4 +1,4 @@
-"""Shared test set-up: offline guard, the tiny preset, a private cache, helpers for notebooks."""
+"""Shared test set-up: offline guard, the tiny preset for what tests start, the one cpu execution of the book, helpers for notebooks."""
 
 from __future__ import annotations
 
