@@ -95,7 +95,7 @@ def test_claim_trained_gradients(g):
     assert last == len(g_lstm) - 1 and g["rnn_far"] == pytest.approx(g_rnn[far]) and g["lstm_far"] == pytest.approx(g_lstm[far])
     # "both start at about the same size at the last input"
     assert 0.5 < g_rnn[0] / g_lstm[0] < 2
-    # "more than N orders of magnitude below the LSTM's"
+    # "At distance far it is more than N orders of magnitude (powers of ten) below the LSTM's."
     smallest = float(np.finfo(np.float32).smallest_subnormal)
     assert g["far_ratio_orders"] == int(np.floor(np.log10(g_lstm[far] / max(g_rnn[far], smallest))))
     assert g["far_ratio_orders"] >= 3
@@ -166,6 +166,21 @@ def test_claim_scoreboard(g):
     assert g["unknown_bits_each"] > g["uniform_bits"]
     # "There are so few that they make up only N% of its total."
     assert g["unknown_share"] < 0.001
+
+
+def test_claim_curve_and_row_read_the_text_differently(g):
+    # "The LSTM's row, N, is lower than the last validation point of its training curve, M"
+    assert g["lstm_bpc"] < g["lstm_curve_end"]
+    # "The curve's points cover only the first N validation characters ... The scoreboard reads all M characters"
+    assert g["curve_chars"] < g["validation_chars"]
+    # "Read the scoreboard's way, those first N characters cost M bits each: the context carried from window to
+    # window is worth K bits per character. The other J bits are the text itself: the start of the validation
+    # text is harder to predict than the rest."
+    assert g["lstm_context_gain"] == pytest.approx(g["lstm_curve_end"] - g["lstm_curve_chars_bpc"])
+    assert g["lstm_text_gain"] == pytest.approx(g["lstm_curve_chars_bpc"] - g["lstm_bpc"])
+    assert g["lstm_context_gain"] > 0 and g["lstm_text_gain"] > 0
+    # "(The scoreboard below reads the validation text another way and gets lower numbers; it says why.)"
+    assert g["rnn_bpc"] < g["vanilla_curve_end"]
 
 
 def test_claim_mixture(g):
