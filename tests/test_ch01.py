@@ -265,3 +265,11 @@ def test_bigram_counts_agree_with_a_direct_count_on_any_text(tokens):
         assert probs == pytest.approx(reference_solution(tokens, word))
         assert math.isclose(sum(probs.values()), 1.0)
     assert model.vocabulary_size == len(set(tokens))
+
+
+def test_book_machinery_is_out_of_sight():
+    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
+    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
+    from machinery import assert_machinery_out_of_sight
+
+    assert_machinery_out_of_sight(_notebook())
