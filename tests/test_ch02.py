@@ -362,3 +362,31 @@ def test_checker_on_the_notebook_stub_does_not_raise():
     result = ch02.check_cross_entropy(stub)
     assert not result.passed and "NotImplementedError" in result.message
     assert str(result).startswith("❌")
+
+
+# ============================================================================ the notebook's form
+def test_book_machinery_is_out_of_sight():
+    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
+    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
+    from pathlib import Path
+
+    import nbformat
+    from machinery import assert_machinery_out_of_sight
+
+    notebook = Path(__file__).resolve().parents[1] / "chapters" / "02_rules_to_learning.ipynb"
+    assert_machinery_out_of_sight(nbformat.read(notebook, as_version=4))
+
+
+def test_exercise_solutions_follow_their_stubs():
+    """A solution never stands above the code cell its exercise asks the learner to fill in."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "chapters" / "02_rules_to_learning.ipynb", as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "ch02.check_" in cell.source:
+            before = "\n".join(c.source for c in nb.cells[:i] if c.cell_type == "markdown")
+            label = re.findall(r":label: (ex02-[\w-]+)", before)[-1]  # the exercise this stub answers
+            assert f"{{solution}} {label}" not in before, f"the solution of {label} stands above its stub"
