@@ -310,3 +310,28 @@ def test_notebook_uses_only_glued_numbers_it_defines():
     assert used, "the prose should state numbers through glue"
     assert used <= glued, f"glued nowhere: {sorted(used - glued)}"
     assert "NotImplementedError" not in code + prose, "the book test forbids this string in rendered pages"
+
+
+def test_book_machinery_is_out_of_sight():
+    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
+    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
+    from machinery import assert_machinery_out_of_sight
+
+    assert_machinery_out_of_sight(nbformat.read(NOTEBOOK, as_version=4))
+
+
+def test_terms_are_defined_before_use():
+    """Batch, mini-batch SGD and backpropagation are defined (in bold, with what they do) before the
+    prose relies on them."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    prose = re.sub(r"^\([\w-]+\)=$", "", prose, flags=re.M)  # MyST targets (the glossary's labels)
+    backprop = prose.index("**backpropagation (역전파)**")
+    assert "chain" in prose[backprop - 200:backprop + 900] and "backward pass" in prose[backprop:backprop + 900]
+    batch = prose.index("**batch (배치)**")
+    assert "averaged over a batch" in prose[batch:], "the loss's batch comes after the definition"
+    assert "batch" not in prose[:batch].replace("`batch`", "")
+    sgd = prose.index("**mini-batch stochastic gradient descent")
+    assert "{glue:text}`mlp_batch`" in prose[sgd:sgd + 600] and "**epoch" in prose[sgd:sgd + 1200]
+    assert "mini-batch" not in prose[:sgd].lower() and "epoch" not in prose[:sgd].lower()
+    assert prose.index("backpropagation") >= backprop - 200  # no earlier use
