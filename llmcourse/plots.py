@@ -24,12 +24,14 @@ def history(history: History, metric: str = "loss", ax=None, smooth: int = 0, la
 
     ``smooth`` > 1 replaces the training curve by its moving average over that many steps (drawn
     at the last step of each window); ``label`` prefixes the legend entries, for several runs on
-    one pair of axes.
+    one pair of axes. The legend and the axis say the metric in words (``bits_per_token`` as "bits per
+    token").
     """
     if metric not in history.train and metric not in history.eval:
         raise KeyError(f"the history has no metric {metric!r}; it has {sorted(set(history.train) | set(history.eval))}")
     ax = ax or plt.subplots()[1]
     prefix = f"{label} " if label else ""
+    words = metric.replace("_", " ")
     if metric in history.train:
         y = np.asarray(history.train[metric])
         if smooth > 1 and len(y) >= smooth:
@@ -37,11 +39,11 @@ def history(history: History, metric: str = "loss", ax=None, smooth: int = 0, la
             x = np.asarray(history.steps)[smooth - 1 :]
         else:
             x = history.steps
-        ax.plot(x, y, label=f"{prefix}training {metric}", alpha=0.9)
+        ax.plot(x, y, label=f"{prefix}training {words}", alpha=0.9)
     if metric in history.eval:
-        ax.plot(history.eval_steps, history.eval[metric], "o-", label=f"{prefix}validation {metric}")
+        ax.plot(history.eval_steps, history.eval[metric], "o-", label=f"{prefix}validation {words}")
     ax.set_xlabel("step")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(words)
     ax.legend()
     return ax
 

@@ -110,6 +110,56 @@ def test_notebook_form():
     assert "ch08.check_causal_attention(causal_attention)" in code
 
 
+def test_book_machinery_is_out_of_sight():
+    """Glue calls live in hidden cells (tagged remove-cell), right after the cell that computes their
+    values, holding nothing but glue calls; the reader sees no glue call, no hash, no test file, no
+    number in scientific notation, no tick label too small to read; exercises are referred to by
+    label, never by number; every figure has an alt text in words."""
+    import ast
+
+    nb = _notebook()
+    hidden = [i for i, c in enumerate(nb.cells) if "remove-cell" in c.metadata.get("tags", [])]
+    assert hidden
+    for i, cell in enumerate(nb.cells):
+        if i in hidden:
+            assert cell.cell_type == "code" and nb.cells[i - 1].cell_type == "code" and i - 1 not in hidden
+            for statement in ast.parse(cell.source).body:
+                call = statement.value if isinstance(statement, ast.Expr) else None
+                assert isinstance(call, ast.Call) and ast.unparse(call.func) == "llmcourse.glue", ast.unparse(statement)
+        elif cell.cell_type == "code":
+            assert "glue(" not in cell.source, cell.source
+            sizes = [float(x) for x in re.findall(r"fontsize=(\d+(?:\.\d+)?)", cell.source)]
+            assert all(size >= 8 for size in sizes), (cell.source[:80], sizes)
+            if "plt.show()" in cell.source:
+                alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+                assert len(alt.split()) >= 8 and "/" not in alt, (cell.source[:80], alt)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert not re.search(r"SHA-?256|tests/|test_\w+\.py|\(s\)|Exercise \d|Exercise \{ref\}|:[.,\d]*e`", prose)
+    assert not re.search(r"\b(target|meets|misses)\b", prose)
+
+
+def test_terms_are_defined_before_use():
+    """Layer normalisation, GELU, AdamW, the warm-up and the cosine decay are each defined (in bold,
+    with what they compute) before the prose first uses them; GPT is Radford et al. 2018, residual
+    connections He et al. 2016."""
+    nb = _notebook()
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    prose = re.sub(r"^\([\w-]+\)=$", "", prose, flags=re.M)  # MyST targets (the glossary's labels) are not prose
+    for term, formula in (("**Layer normalisation**", r"\text{LN}(x) ="), ("**GELU**", r"\text{GELU}(z) = z\,\Phi(z)"),
+                          ("**AdamW**", r"\hat m / (\sqrt{\hat v} + \epsilon)"), ("**warm-up**", "in a straight line from 0"),
+                          ("**cosine decay**", r"\cos\left(\pi")):
+        defined = prose.index(term)
+        assert formula in prose[defined:defined + 1500], term
+        plain = {"**Layer normalisation**": "layer norm", "**cosine decay**": "cosine decay"}.get(term, term.strip("*").lower())
+        # (the block's formula, just above the definition, names "a layer normalisation in front" first)
+        assert plain not in prose[:defined].lower().replace("with a layer normalisation in front", ""), term
+    assert "{cite:t}`radford2018improving`" in prose and "{cite}`he2016deep`" in prose
+    bib = (ROOT / "references.bib").read_text()
+    for key in ("radford2018improving", "he2016deep", "ba2016layer", "hendrycks2016gaussian", "loshchilov2019decoupled",
+                "chowdhery2022palm"):
+        assert f"{{{key}," in bib, key
+
+
 def test_every_glued_name_in_the_prose_is_glued_by_the_code():
     used, glued = glue_names(_notebook())
     assert used and used <= glued, sorted(used - glued)
@@ -158,3 +208,35 @@ def test_token_pieces_join_up_to_the_text():
     pieces = tx.token_pieces(tok, "the cat sat")
     assert "".join(pieces) == "the cat sat" and len(pieces) < len("the cat sat")
     assert tok.decode(tok.encode(text)) == text  # byte-level: nothing is lost, nothing is <unk>
+
+
+# ============================================================================ counting the steps that wait
+def test_loop_iterations_count_the_chain_of_each_model():
+    import jax
+    from flax import nnx
+
+    from llmcourse.config import preset
+    from llmcourse.models.rnn import CharRNN
+
+    gpt = tx.build_gpt(preset("tiny"), 300)
+    lstm = CharRNN(300, 16, cell="lstm", embed_dim=8, rngs=nnx.Rngs(0))
+    for length in (8, 32):
+        assert tx.loop_iterations(gpt, length) == 0  # every position of a layer at once
+        assert tx.loop_iterations(lstm, length, batch=3) == length  # one step per token, whatever the batch
+
+    class Nested(nnx.Module):  # a loop of 3 steps, each running a loop of 5: 15 steps in all
+        def __call__(self, ids):
+            def outer(carry, _):
+                return jax.lax.scan(lambda c, _: (c + 1, None), carry, None, length=5)[0], None
+
+            return jax.lax.scan(outer, ids.sum(), None, length=3)[0]
+
+    assert tx.loop_iterations(Nested(), 4) == 15
+
+    class Unbounded(nnx.Module):
+        def __call__(self, ids):
+            return jax.lax.while_loop(lambda c: c < 10, lambda c: c + 1, ids.sum())
+
+    with pytest.raises(ValueError, match="while loop"):
+        tx.loop_iterations(Unbounded(), 4)
+    assert re.fullmatch(r"\d+ CPU cores?|\d+ × .+", tx.this_machine())

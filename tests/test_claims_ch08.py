@@ -8,11 +8,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from llmcourse.config import preset
 from llmcourse.experiments import transformer as tx
+from llmcourse.models.transformer import flops_per_token
 from llmcourse.tokenizers import words
 
 pytestmark = pytest.mark.slow
@@ -64,6 +67,47 @@ def test_claim_model_size(g):
     assert g["context_chars"] == pytest.approx(g["gpt_context"] * g["chars_per_token"])
 
 
+def test_claim_flops_per_token(g):
+    # "about N million FLOPs per token: 6N, plus attention's share ... Here N is W, not all P parameters: the token
+    # and position tables (K numbers) are lookup tables ... Attention's products add 12 L T d_model = A FLOPs per
+    # token ... The sum is flops_per_token's formula."
+    assert g["gpt_weights"] + g["gpt_lookup"] == g["gpt_parameters"] and g["gpt_weights"] < g["gpt_parameters"]
+    assert g["gpt_lookup"] == (g["bpe_vocab"] + g["gpt_context"]) * g["gpt_d_model"]
+    assert g["gpt_attention_flops"] == 12 * g["gpt_layers"] * g["gpt_context"] * g["gpt_d_model"]
+    assert g["gpt_flops"] == 6 * g["gpt_weights"] + g["gpt_attention_flops"]
+    assert g["gpt_mflops"] == pytest.approx(g["gpt_flops"] / 1e6)
+    # the figure a reader would get from all the parameters is not the one stated
+    assert round(6 * g["gpt_parameters"] / 1e6, 2) != round(g["gpt_mflops"], 2)
+    model = tx.build_gpt(preset("cpu"), g["bpe_vocab"])
+    assert flops_per_token(model) == g["gpt_flops"]
+
+
+def test_claim_optimizer(g):
+    # "Our λ is 0: ... with λ = 0 AdamW takes exactly Adam's steps."
+    assert g["gpt_weight_decay"] == 0
+    params = {"w": jnp.array([1.0, -2.0, 3.0])}
+    grads = {"w": jnp.array([0.5, 0.1, -0.3])}
+    steps = []
+    for opt in (optax.adamw(0.01, weight_decay=0.0), optax.adam(0.01)):
+        state = opt.init(params)
+        for _ in range(3):
+            update, state = opt.update(grads, state, params)
+        steps.append(np.asarray(update["w"]))
+    np.testing.assert_array_equal(*steps)
+    # "the learning rate rises in a straight line from 0 to its peak, R, over the first W steps", then "falls from
+    # the peak to 0 along half a cosine wave"
+    assert 0 < g["gpt_warmup_steps"] < g["train_steps"] and g["gpt_peak_rate"] > 0
+    config = tx.train_config(preset("cpu"))
+    schedule = config.learning_rate_schedule()
+    W, S, peak = g["gpt_warmup_steps"], g["train_steps"], g["gpt_peak_rate"]
+    assert (config.warmup_steps, config.steps, config.learning_rate) == (W, S, peak)
+    assert float(schedule(0)) == 0 and float(schedule(W // 2)) == pytest.approx(peak * (W // 2) / W)
+    assert float(schedule(W)) == pytest.approx(peak)
+    t = (W + S) // 2
+    assert float(schedule(t)) == pytest.approx(peak * 0.5 * (1 + np.cos(np.pi * (t - W) / (S - W))), rel=1e-5)
+    assert float(schedule(S)) == pytest.approx(0, abs=1e-9)
+
+
 def test_claim_training_curve(g):
     bits = np.asarray(g["train_bits_by_tenth"])
     assert len(bits) == 10
@@ -105,6 +149,8 @@ def test_claim_heads(g):
     # "The heads of the last layer look back N tokens on average, less than the M of a head that spread its
     # weight evenly: they gather the last few tokens"
     assert 1 < g["last_layer_distance"] < g["even_distance"]
+    # "read its N tokens": the sentence the maps show
+    assert g["even_distance"] == pytest.approx(tx.even_attention_distance(g["heatmap_tokens"]))
 
 
 # ============================================================================ time and memory
@@ -119,8 +165,18 @@ def test_claim_step_times(g):
     flops = np.asarray(g["time_flops_per_token"])
     assert np.all(np.diff(flops) > 0) and g["gpt_flops_growth"] == pytest.approx(flops[-1] / flops[0])
     assert g["gpt_flops_growth"] > 1.5
-    # "the LSTM's step became N times slower ... The GPT's step became M times slower": times on this machine,
-    # glued and shown, not asserted (speed is measured by `make bench`, never by a timed test)
+    # "the LSTM's time per step changed by a factor of N, the GPT's by M" and which step was the faster one: times on
+    # this machine, glued and shown, not asserted (speed is measured by `make bench`, never by a timed test)
+
+
+def test_claim_chain_of_steps(g):
+    # "For sequences of T tokens the LSTM's forward pass runs a loop of T steps, one per token ... The GPT's program
+    # has no loop at all" (counted in the traced programs, at every length)
+    lengths = g["time_lengths"]
+    assert g["rnn_loop_steps"] == lengths and g["rnn_loops_long"] == g["time_long"] == lengths[-1]
+    assert g["gpt_loop_steps"] == [0] * len(lengths)
+    # "The LSTM's arithmetic stays at N million FLOPs per token at every length": 6 × its weights (no lookup table)
+    assert g["rnn_mflops"] == pytest.approx(6 * (g["time_rnn_parameters"] - g["bpe_vocab"] * g["gpt_d_model"]) / 1e6)
 
 
 def test_claim_attention_memory(g):

@@ -14,6 +14,8 @@ the prose states on the values the notebook glued when the book was executed at 
   them on this machine, so this chapter never silently depends on them;
 * ``attention_maps`` — the trained model's attention weights on a sentence;
 * ``step_times`` — seconds per training step of the GPT and of an LSTM with as many parameters;
+* ``loop_iterations`` — the steps of a forward pass that must wait for each other, counted in the
+  program JAX traces;
 * ``attention_memory`` — bytes XLA allocates for attention as the sequence grows;
 * ``samples`` — text at several temperatures from the compiled, KV-cached generation loop.
 """
@@ -28,6 +30,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 import numpy as np
 from flax import nnx
 
@@ -307,6 +310,58 @@ class StepTimes:
     rnn_parameters: int
     rnn_hidden: int
     gpt_flops_per_token: np.ndarray  # (k,) the GPT's training FLOPs per token at each length (flops_per_token)
+    rnn_flops_per_token: float  # the LSTM's, 6N with N its weights that multiply every token (no attention term)
+    gpt_loop_iterations: np.ndarray  # (k,) loop iterations of the GPT's forward pass at each length (loop_iterations)
+    rnn_loop_iterations: np.ndarray  # (k,) ... of the LSTM's
+
+
+def _sub_jaxprs(eqn):
+    """The programs nested in one equation of a jaxpr: a loop's body, a branch, a called function."""
+    for value in eqn.params.values():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, jax_core.ClosedJaxpr):
+                yield item.jaxpr
+            elif isinstance(item, jax_core.Jaxpr):
+                yield item
+
+
+def _iterations(jaxpr) -> int:
+    total = 0
+    for eqn in jaxpr.eqns:
+        inner = [_iterations(sub) for sub in _sub_jaxprs(eqn)]
+        if eqn.primitive.name == "scan":  # a loop of `length` steps, each running its body once
+            total += eqn.params["length"] * max([1, *inner])
+        elif eqn.primitive.name == "while":
+            raise ValueError("the program has a while loop, whose number of steps is only known when it runs")
+        elif eqn.primitive.name == "cond":  # one branch runs
+            total += max(inner, default=0)
+        else:
+            total += sum(inner)
+    return total
+
+
+def this_machine() -> str:
+    """What JAX computes on here, in words: ``"2 CPU cores"`` (the cores this process may use) or,
+    with an accelerator, ``"1 × NVIDIA H100"``."""
+    import os
+
+    if jax.default_backend() == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return f"{cores} CPU core{'' if cores == 1 else 's'}"
+    return f"{jax.device_count()} × {jax.devices()[0].device_kind}"
+
+
+def loop_iterations(model, length: int, batch: int = 1) -> int:
+    """How many loop steps the forward pass of ``model`` over ``batch`` sequences of ``length``
+    tokens runs, counted in the program JAX traces for it (``jax.make_jaxpr``): every iteration of a
+    ``jax.lax.scan`` is one step (nested loops multiply). A loop step needs the result of the step
+    before it, so these steps run one after the other however many processors there are; everything
+    else is straight-line array operations over the whole batch and every position at once. The
+    backward pass walks the same loops back."""
+    graphdef, state = nnx.split(model)
+    ids = jax.ShapeDtypeStruct((batch, length), jnp.int32)
+    program = jax.make_jaxpr(lambda state, ids: nnx.merge(graphdef, state)(ids))(state, ids)
+    return _iterations(program.jaxpr)
 
 
 def _seconds_per_step(model, loss, ids: np.ndarray, length: int, batch: int, repeats: int) -> float:
@@ -336,7 +391,8 @@ def step_times(cfg, vocab_size: int, repeats: int = 5) -> StepTimes:
     ``cfg.gpt.timing_max_len``, with a fixed number of tokens per step
     (``cfg.gpt.batch * cfg.gpt.context``): every length does (nearly) the same arithmetic, split
     into fewer, longer sequences. Each time is the fastest of ``repeats``; GPT and LSTM alternate,
-    so a busy machine slows both."""
+    so a busy machine slows both. Also counted, at each length: the loop steps of each model's
+    forward pass (``loop_iterations``), and the LSTM's training FLOPs per token."""
     chars = cfg.gpt.batch * cfg.gpt.context  # tokens per step
     lengths = [16 * 4**k for k in range(10) if 16 * 4**k <= min(cfg.gpt.timing_max_len, chars)]
     ids = np.random.default_rng(cfg.seed).integers(0, vocab_size, size=4 * chars + 1).astype(np.int32)
@@ -352,9 +408,12 @@ def step_times(cfg, vocab_size: int, repeats: int = 5) -> StepTimes:
         gpt_s.append(_seconds_per_step(gpt, loss_fn, ids, length, chars // length, repeats))
         rnn_s.append(_seconds_per_step(rnn, char_lm_loss, ids, length, chars // length, repeats))
     lengths = np.asarray(lengths)
+    rnn_weights = parameter_count(rnn) - vocab_size * embed  # the embedding is a lookup table
     return StepTimes(lengths, chars // lengths, np.asarray(gpt_s), np.asarray(rnn_s), gpt_parameters,
                      parameter_count(rnn), hidden,
-                     np.asarray([flops_per_token(gpt, seq_len=int(t)) for t in lengths]))
+                     np.asarray([flops_per_token(gpt, seq_len=int(t)) for t in lengths]), 6.0 * rnn_weights,
+                     np.asarray([loop_iterations(gpt, int(t)) for t in lengths]),
+                     np.asarray([loop_iterations(rnn, int(t)) for t in lengths]))
 
 
 @dataclass(frozen=True)
