@@ -73,3 +73,35 @@ def test_the_hand_written_step_does_the_engines_work(tiny):
     assert float(metrics["loss"]) == pytest.approx(float(hand_loss), rel=1e-5)
     for a, b in zip(jax.tree.leaves(nnx.state(model, nnx.Param)), jax.tree.leaves(new_params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_page_keeps_the_machinery_out_of_sight():
+    """The performance page: glue calls in hidden cells (remove-cell) holding nothing but glue calls; no
+    "target / meets / misses" wording; the 12·L·T·d attention term credited to Chowdhery et al. 2022
+    (PaLM); every figure with an alt text in words."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    nb = nbformat.read(root / "chapters" / "appendix" / "performance.ipynb", as_version=4)
+    hidden = [i for i, c in enumerate(nb.cells) if "remove-cell" in c.metadata.get("tags", [])]
+    assert hidden
+    for i, cell in enumerate(nb.cells):
+        if i in hidden:
+            assert cell.cell_type == "code" and i - 1 not in hidden
+            for statement in ast.parse(cell.source).body:
+                call = statement.value if isinstance(statement, ast.Expr) else None
+                assert isinstance(call, ast.Call) and ast.unparse(call.func) == "llmcourse.glue", ast.unparse(statement)
+        elif cell.cell_type == "code":
+            assert "glue(" not in cell.source, cell.source
+            if "plt.show()" in cell.source:
+                alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+                assert len(alt.split()) >= 8 and "/" not in alt, alt
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert not re.search(r"\b(target|meets|misses)\b", prose, re.I)
+    attention_term = prose.index(r"12\,L\,T\,d_\text{model}")
+    assert "chowdhery2022palm" in prose[attention_term:attention_term + 200]
+    assert "{chowdhery2022palm," in (root / "references.bib").read_text()
