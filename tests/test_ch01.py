@@ -240,18 +240,6 @@ def test_exercises_each_have_a_dropdown_solution_and_no_gated_solutions():
     assert "check_next_word_probabilities" in _code(_notebook())
 
 
-def _solution_code_blocks(nb) -> dict[str, str]:
-    blocks = {}
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for label, body in re.findall(r"````\{solution\} (ex01-[\w-]+)\n(.*?)\n````", cell.source, re.S):
-            code = re.findall(r"```python\n(.*?)\n```", body, re.S)
-            if code:
-                blocks[label] = "\n".join(code)
-    return blocks
-
-
 # (the notebook and every solution are run by tests/test_notebooks.py, once per test session)
 
 
@@ -265,11 +253,3 @@ def test_bigram_counts_agree_with_a_direct_count_on_any_text(tokens):
         assert probs == pytest.approx(reference_solution(tokens, word))
         assert math.isclose(sum(probs.values()), 1.0)
     assert model.vocabulary_size == len(set(tokens))
-
-
-def test_book_machinery_is_out_of_sight():
-    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
-    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
-    from machinery import assert_machinery_out_of_sight
-
-    assert_machinery_out_of_sight(_notebook())

@@ -365,18 +365,6 @@ def test_checker_on_the_notebook_stub_does_not_raise():
 
 
 # ============================================================================ the notebook's form
-def test_book_machinery_is_out_of_sight():
-    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
-    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
-    from pathlib import Path
-
-    import nbformat
-    from machinery import assert_machinery_out_of_sight
-
-    notebook = Path(__file__).resolve().parents[1] / "chapters" / "02_rules_to_learning.ipynb"
-    assert_machinery_out_of_sight(nbformat.read(notebook, as_version=4))
-
-
 def test_exercise_solutions_follow_their_stubs():
     """A solution never stands above the code cell its exercise asks the learner to fill in."""
     import re

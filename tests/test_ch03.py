@@ -312,14 +312,6 @@ def test_notebook_uses_only_glued_numbers_it_defines():
     assert "NotImplementedError" not in code + prose, "the book test forbids this string in rendered pages"
 
 
-def test_book_machinery_is_out_of_sight():
-    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
-    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
-    from machinery import assert_machinery_out_of_sight
-
-    assert_machinery_out_of_sight(nbformat.read(NOTEBOOK, as_version=4))
-
-
 def test_terms_are_defined_before_use():
     """Batch, mini-batch SGD and backpropagation are defined (in bold, with what they do) before the
     prose relies on them."""

@@ -383,24 +383,4 @@ def test_figures_carry_no_hangul():
                     assert not any(korean.is_syllable(c) for c in line), line
 
 
-def _solution_code_blocks(nb) -> dict[str, str]:
-    blocks = {}
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for label, body in re.findall(r"````\{solution\} (ex04-[\w-]+)\n(.*?)\n````", cell.source, re.S):
-            code = re.findall(r"```python\n(.*?)\n```", body, re.S)
-            if code:
-                blocks[label] = "\n".join(code)
-    return blocks
-
-
 # (the notebook and every solution are run by tests/test_notebooks.py, once per test session)
-
-
-def test_book_machinery_is_out_of_sight():
-    """Glue calls in hidden cells of glue calls only, no glue name shown, figures with alt texts, no
-    machinery or typed exercise numbers in the prose (tests/machinery.py)."""
-    from machinery import assert_machinery_out_of_sight
-
-    assert_machinery_out_of_sight(_notebook())

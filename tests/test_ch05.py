@@ -540,26 +540,6 @@ def test_notebook_form():
         assert citation in (ROOT / "references.bib").read_text()
 
 
-def test_book_machinery_is_out_of_sight():
-    """Glue calls live in hidden cells (tagged remove-cell) that hold nothing but glue calls; the reader
-    sees no glue call, no hash and no test file; exercises are referred to by label, never by number."""
-    import ast
-
-    nb = _notebook()
-    hidden = [c for c in nb.cells if "remove-cell" in c.metadata.get("tags", [])]
-    assert hidden
-    for cell in nb.cells:
-        if cell in hidden:
-            assert cell.cell_type == "code"
-            for statement in ast.parse(cell.source).body:
-                call = statement.value if isinstance(statement, ast.Expr) else None
-                assert isinstance(call, ast.Call) and ast.unparse(call.func) == "llmcourse.glue", ast.unparse(statement)
-        elif cell.cell_type == "code":
-            assert "glue(" not in cell.source, cell.source
-    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert not re.search(r"SHA-?256|tests/|test_\w+\.py|\(s\)|Exercise \d|Exercise \{ref\}", prose)
-
-
 def test_every_glued_name_in_the_prose_is_glued_by_the_code():
     used, glued = glue_names(_notebook())
     assert used and used <= glued, sorted(used - glued)

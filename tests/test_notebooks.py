@@ -84,6 +84,17 @@ def test_citations_are_in_the_bibliography(path):
     assert cited <= keys, f"citations missing from references.bib: {sorted(cited - keys)}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_book_machinery_is_out_of_sight(path):
+    """Glue calls in hidden cells (remove-cell) holding nothing but glue calls, right after the cell that
+    computes their values; no glue call or glue name in the reader's code; figures with alt texts in
+    words and no text under 8 pt; no hash, test file, "(s)", scientific notation, target wording or
+    typed exercise number in the prose (tests/machinery.py)."""
+    from machinery import assert_machinery_out_of_sight
+
+    assert_machinery_out_of_sight(nbformat.read(path, as_version=4))
+
+
 def test_kernel_is_this_environment_even_with_a_user_kernelspec(tmp_path):
     """A user's own `python3` kernelspec must not win over this environment's."""
     bad = tmp_path / "kernels" / "python3"
