@@ -40,6 +40,7 @@ def test_setup_cell(path, book_config):
     url = book_config["repository"]["url"]
     assert first.source == notebook.setup_cell_source(url, notebook.BRANCH)
     assert f"git+{url}@main" in first.source
+    assert "hide-input" in first.metadata.get("tags", []), "the setup cell is collapsed on the page (its output shows)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -25,7 +25,7 @@ def new_chapter(name: str, title: str) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
-        nbformat.v4.new_code_cell(setup_cell_source()),
+        nbformat.v4.new_code_cell(setup_cell_source(), metadata={"tags": ["hide-input"]}),
         nbformat.v4.new_markdown_cell(
             f"# {title}\n\n**What you will learn**\n\n- ...\n\n"
         ),
