@@ -24,6 +24,8 @@ each of the three presets.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 from dataclasses import dataclass, fields
 
@@ -64,10 +66,11 @@ class Group:
 
 
 def _check_positive(path: str, value, annotation) -> None:
+    """A positive, finite number; a whole one (any integer type, NumPy's too) for an ``int`` field."""
     wants_int = annotation in (int, "int")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise PresetError(f"preset field {path!r} must be a positive number, got {value!r}")
-    if wants_int and not isinstance(value, int):
+    if wants_int and not isinstance(value, numbers.Integral):
         raise PresetError(f"preset field {path!r} must be an int, got {value!r}")
 
 
@@ -228,6 +231,10 @@ class Preset:
         if self.gpt.d_model % self.gpt.heads:
             raise PresetError(f"preset field 'gpt.heads' ({self.gpt.heads}) must divide 'gpt.d_model' "
                               f"({self.gpt.d_model})")
+        if self.logreg.folds < 2:
+            raise PresetError(f"preset field 'logreg.folds' must be at least 2 for cross-validation, got {self.logreg.folds}")
+        if self.gpt.warmup >= self.gpt.steps:
+            raise PresetError(f"preset field 'gpt.warmup' ({self.gpt.warmup}) must be below 'gpt.steps' ({self.gpt.steps})")
 
     @classmethod
     def group_fields(cls) -> list:

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 import llmcourse
@@ -46,13 +47,21 @@ def test_presets_are_frozen_and_replace_validates():
         p.seed = 5
     assert p.replace(mlp={"steps": 5}).mlp.steps == 5
     assert p.replace(**{"mlp.steps": 5}).mlp.steps == 5
-    changed = p.replace(seed=3, gpt={"steps": 7, "d_model": 64}, **{"rnn.hidden": 8})
-    assert (changed.seed, changed.gpt.steps, changed.gpt.d_model, changed.rnn.hidden) == (3, 7, 64, 8)
-    assert changed.gpt.layers == p.gpt.layers and p.gpt.steps != 7  # the rest kept, the original untouched
+    changed = p.replace(seed=3, gpt={"steps": 70, "d_model": 64}, **{"rnn.hidden": 8})
+    assert (changed.seed, changed.gpt.steps, changed.gpt.d_model, changed.rnn.hidden) == (3, 70, 64, 8)
+    assert changed.gpt.layers == p.gpt.layers and p.gpt.steps != 70  # the rest kept, the original untouched
     with pytest.raises(PresetError, match=r"'mlp\.steps' must be a positive number"):
         p.replace(mlp={"steps": 0})
     with pytest.raises(PresetError, match=r"'gpt\.layers' must be an int"):
         p.replace(**{"gpt.layers": 2.5})
+    for bad in (float("nan"), float("inf"), -1e-9, "3", None, True):
+        with pytest.raises(PresetError, match=r"'gpt\.learning_rate' must be a positive number"):
+            p.replace(gpt={"learning_rate": bad})
+    assert p.replace(gpt={"steps": np.int64(70)}).gpt.steps == 70  # NumPy integers are integers
+    with pytest.raises(PresetError, match=r"'logreg\.folds' must be at least 2"):
+        p.replace(logreg={"folds": 1})
+    with pytest.raises(PresetError, match=r"'gpt\.warmup' \(10\) must be below 'gpt\.steps' \(10\)"):
+        p.replace(gpt={"steps": 10, "warmup": 10})
     with pytest.raises(PresetError, match=r"unknown preset field 'not_a_field'"):
         p.replace(not_a_field=1)
     with pytest.raises(PresetError, match=r"\['gpt\.d_modle'\].*valid fields of 'gpt'.*d_model"):
