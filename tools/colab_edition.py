@@ -166,20 +166,6 @@ def cite(keys: list[str], refs: dict[str, Reference], textual: bool) -> str:
     return "(" + "; ".join(f"{authors}, {', '.join(years)}" for authors, years in groups) + ")"
 
 
-# --------------------------------------------------------------------------- glued values
-def glued_data(nb) -> dict[str, dict]:
-    """``{name: MIME bundle}`` of every ``llmcourse.glue(name, value)`` in an executed notebook."""
-    found = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            meta = out.get("metadata", {}).get("scrapbook")
-            if out.get("output_type") != "display_data" or not meta:
-                continue
-            prefix = meta.get("mime_prefix", "")
-            found[meta["name"]] = {k[len(prefix):]: v for k, v in out.get("data", {}).items() if k.startswith(prefix)}
-    return found
-
-
 def glue_text(bundle: dict, fmt: str) -> str:
     """The text the book shows for ``{glue:text}`name:fmt``` (MyST-NB's own formatting)."""
     from myst_nb.core.variables import format_plain_text
@@ -461,7 +447,7 @@ def is_setup_cell(cell) -> bool:
 def colab_notebook(executed, relative: Path, refs: dict, setup_source: str, *, student: bool = False,
                    built: str = "", docs: dict | None = None):
     """The Colab form of one executed notebook (``relative``: its path in the book, for numbering)."""
-    ctx = Context(glued=glued_data(executed), refs=refs, chapter=chapter_number(relative), docs=docs or {},
+    ctx = Context(glued=executed_book.glued_bundles(executed), refs=refs, chapter=chapter_number(relative), docs=docs or {},
                   student=student, where=str(relative))
     _collect_labels(executed, ctx)
     nb = nbformat.v4.new_notebook()

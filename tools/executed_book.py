@@ -183,25 +183,33 @@ class BookRun:
 
 
 # --------------------------------------------------------------------------- glued values
-def glue_values(nb) -> dict:
-    """``{name: value}`` for every ``llmcourse.glue(name, value)`` in an executed notebook. A value
-    whose ``text/plain`` form is a Python literal comes back as that literal (``0.25``, ``"abc"``,
-    ``[1, 2]``); any other (a figure, a table) comes back as its MIME bundle (a dict of str)."""
-    values = {}
+def glued_bundles(nb) -> dict[str, dict]:
+    """``{name: MIME bundle}`` of every ``llmcourse.glue(name, value)`` in an executed notebook (the
+    bundle's keys without MyST-NB's hidden-glue prefix). A name glued twice is an error."""
+    bundles = {}
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             meta = out.get("metadata", {}).get("scrapbook")
             if out.get("output_type") != "display_data" or not meta:
                 continue
             prefix = meta.get("mime_prefix", "")
-            bundle = {k[len(prefix):]: v for k, v in out.get("data", {}).items() if k.startswith(prefix)}
             name = meta["name"]
-            if name in values:
+            if name in bundles:
                 raise ValueError(f"{name!r} is glued twice; each name is glued once")
-            try:
-                values[name] = ast.literal_eval(bundle.get("text/plain", ""))
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                values[name] = bundle
+            bundles[name] = {k[len(prefix):]: v for k, v in out.get("data", {}).items() if k.startswith(prefix)}
+    return bundles
+
+
+def glue_values(nb) -> dict:
+    """``{name: value}`` for every ``llmcourse.glue(name, value)`` in an executed notebook. A value
+    whose ``text/plain`` form is a Python literal comes back as that literal (``0.25``, ``"abc"``,
+    ``[1, 2]``); any other (a figure, a table) comes back as its MIME bundle (a dict of str)."""
+    values = {}
+    for name, bundle in glued_bundles(nb).items():
+        try:
+            values[name] = ast.literal_eval(bundle.get("text/plain", ""))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            values[name] = bundle
     return values
 
 
