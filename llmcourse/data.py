@@ -55,11 +55,12 @@ def gensim_data_path(filename: str) -> Path:
 
 
 # --------------------------------------------------------------------------- cache
-def cache_dir() -> Path:
+def cache_dir(*parts: str) -> Path:
     """Where processed data (and the model store, and the scoreboard) is cached: ``$LLMCOURSE_CACHE``
-    or ``~/.cache/llmcourse``; created if needed."""
+    or ``~/.cache/llmcourse``, or a folder ``parts`` inside it (``cache_dir("models")``); created if
+    needed."""
     root = os.environ.get(CACHE_ENV_VAR)
-    path = Path(root) if root else Path.home() / ".cache" / "llmcourse"
+    path = (Path(root) if root else Path.home() / ".cache" / "llmcourse").joinpath(*parts)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -51,7 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from llmcourse.data import CACHE_ENV_VAR, cache_dir
+from llmcourse.data import CACHE_ENV_VAR, DataError, cache_dir
 from llmcourse.sealed import SealedError, SealedFormatError, check_json, digest, read_sealed, write_sealed
 
 if TYPE_CHECKING:
@@ -102,14 +102,11 @@ class Stored:
 
 # --------------------------------------------------------------------------- keys
 def store_dir() -> Path:
-    """The store's directory, ``cache_dir()/models`` (created if needed)."""
-    path = cache_dir() / "models"
+    """The store's directory, ``cache_dir("models")`` (created if needed)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StoreError(f"{path}: cannot create the model store here ({err.strerror or err}); set "
-                         f"${CACHE_ENV_VAR} to a writable directory to move llmcourse's cache") from None
-    return path
+        return cache_dir("models")
+    except DataError as err:
+        raise StoreError(f"the model store: {err}") from None
 
 
 def array_digest(*arrays) -> str:
